@@ -1,0 +1,117 @@
+"""Audio: decoded once per video file with PyAV, resampled to mono, cached, and cut into past windows.
+
+Two people in one video (``video2_left`` / ``video2_right``) share the file, so the cache is keyed by the video
+file, not by the annotation name. Sample 0 of a cached waveform is the time of the video's first frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import av
+import numpy as np
+
+from abaw.data.cache import atomic_save_npy, default_cache_dir, file_key
+from abaw.data.video import VideoError, probe
+
+log = logging.getLogger(__name__)
+
+MISSING_AUDIO_MODES = ("silence", "error")
+
+
+class AudioError(RuntimeError):
+    """A video whose audio cannot be decoded, or that has none when silence is not allowed."""
+
+
+def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Decode a video file's first audio stream to mono float32 at ``sample_rate``, aligned to the video.
+
+    Sample 0 is the time of the first video frame: audio that starts later is padded with silence in front,
+    audio that starts earlier (encoder priming, edit lists) is cut.
+
+    Raises:
+        AudioError: no audio stream, or the stream cannot be decoded.
+    """
+    path = Path(path)
+    try:
+        video_start = probe(path).start
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioError(f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks, first_time = [], None
+            for frame in container.decode(stream):
+                if first_time is None and frame.pts is not None:
+                    first_time = float(frame.pts * frame.time_base)
+                chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    except (av.error.FFmpegError, VideoError) as error:
+        raise AudioError(f"{path}: cannot decode audio: {error}") from None
+    wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    shift = round(((first_time or 0.0) - video_start) * sample_rate)
+    if shift > 0:
+        wave = np.concatenate([np.zeros(shift, np.float32), wave])
+    elif shift < 0:
+        wave = wave[-shift:]
+    return wave
+
+
+class AudioStore:
+    """Waveforms of video files, decoded on first use and cached as ``.npy`` files read back memory-mapped.
+
+    Args:
+        cache_dir: where to keep the decoded waveforms (default: ``abaw.data.cache.default_cache_dir()/audio``).
+        sample_rate: the rate every waveform is resampled to.
+        on_missing: a video without an audio stream gets "silence" (a logged warning, counted in
+            ``missing``) or raises ("error").
+    """
+
+    def __init__(self, cache_dir: Path | None = None, sample_rate: int = 16000, on_missing: str = "silence"):
+        if on_missing not in MISSING_AUDIO_MODES:
+            raise ValueError(f"on_missing must be one of {MISSING_AUDIO_MODES}, got {on_missing!r}")
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir() / "audio"
+        self.sample_rate = sample_rate
+        self.on_missing = on_missing
+        self.missing: set[Path] = set()
+        self._open: dict[Path, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers started by spawn get a copy: send them paths, not the memory-mapped arrays.
+        return {**self.__dict__, "_open": {}}
+
+    def waveform(self, video: Path) -> np.ndarray:
+        """The whole aligned waveform of a video file (memory-mapped; zeros of length 0 for missing audio)."""
+        video = Path(video)
+        if video in self._open:
+            return self._open[video]
+        cached = self.cache_dir / f"{video.stem}-{file_key(video, self.sample_rate)}.npy"
+        if not cached.exists():
+            try:
+                atomic_save_npy(cached, decode_audio(video, self.sample_rate))
+            except AudioError:
+                if self.on_missing == "error" or probe(video).has_audio:
+                    raise
+                log.warning("%s has no audio stream: using silence (on_missing='silence')", video)
+                self.missing.add(video)
+                self._open[video] = np.zeros(0, np.float32)
+                return self._open[video]
+        self._open[video] = np.load(cached, mmap_mode="r")
+        return self._open[video]
+
+
+def audio_window(wave: np.ndarray, sample_rate: int, end_time: float, seconds: float) -> np.ndarray:
+    """The ``seconds`` of audio that end at ``end_time`` (seconds from the first video frame).
+
+    Time before the start of the file, or past the end of a shorter audio track, is silence, so every window
+    has exactly ``round(seconds * sample_rate)`` samples.
+    """
+    n = int(round(seconds * sample_rate))
+    end = int(round(end_time * sample_rate))
+    start = end - n
+    out = np.zeros(n, np.float32)
+    lo, hi = max(start, 0), min(end, len(wave))
+    if hi > lo:
+        out[lo - start: hi - start] = wave[lo:hi]
+    return out

@@ -1,0 +1,88 @@
+"""Rendering one video: its people's latents, face crops, frames and soundtrack, written to disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from abaw.data.synthetic.face import FaceRenderer, FaceState, random_identity
+from abaw.data.synthetic.latent import affect, control_length, frame_indices, lighting, nuisance, runs_mask
+from abaw.data.synthetic.media import AVWriter
+from abaw.data.synthetic.params import SynthParams
+from abaw.data.synthetic.plan import VideoPlan
+from abaw.data.synthetic.scene import Scene, face_sprite
+from abaw.data.synthetic.voice import soundtrack
+from abaw.tasks import frame_image_name
+
+BATCH = 32  # frames rendered at once: big enough to amortise numpy's per-call cost, small enough for the cache
+
+
+@dataclass
+class PersonLabels:
+    """One annotated person's latent truth at every frame of the video (index 0 = frame 1)."""
+
+    name: str
+    valence: np.ndarray  # (n,)
+    arousal: np.ndarray  # (n,)
+    expression: np.ndarray  # (n,) 0..7
+    aus: np.ndarray  # (n, 12) 0/1
+    has_face: np.ndarray  # (n,) bool: a crop exists
+
+
+def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) -> list[PersonLabels]:
+    """Writes ``plan``'s video file and face crops under ``out``; returns each person's per-frame truth.
+
+    Everything random comes from one generator seeded by (seed, video index): the result does not depend on
+    which process renders the video or in which order.
+    """
+    out = Path(out)
+    rng = np.random.default_rng([seed, 1, plan.index])
+    n, fps, hz = plan.n_frames, plan.fps, p.control_hz
+    n_ctrl = control_length(n, fps, hz)
+    at = frame_indices(n, fps, hz)
+
+    identities = [random_identity(rng) for _ in plan.persons]
+    affects = [affect(rng, n_ctrl, p) for _ in plan.persons]
+    nuisances = [nuisance(rng, n_ctrl, p) for _ in plan.persons]
+    light = lighting(rng, n_ctrl, p)
+    has_face = [~runs_mask(rng, n, rng.uniform(*p.no_face_fraction), p.no_face_run, p.no_face_run_max_share)
+                for _ in plan.persons]
+    if plan.faceless_start:
+        for mask in has_face:
+            mask[: int(rng.integers(p.first_frames_without_face[0], p.first_frames_without_face[1] + 1))] = False
+    noise_std = rng.uniform(*p.pixel_noise_std)
+    quality = int(rng.integers(p.jpeg_quality[0], p.jpeg_quality[1] + 1))
+
+    n_samples = round(n / fps * plan.sample_rate)
+    f0s = [rng.uniform(*p.f0_base_hz[rng.integers(len(p.f0_base_hz))]) for _ in plan.persons]
+    audio = soundtrack(rng, [a.arousal for a in affects], f0s, plan.sample_rate, n_samples, plan.channels, p)
+
+    scene = Scene(rng, *plan.size, identities)
+    renderer = FaceRenderer(p)
+    crop_dirs = [out / "cropped_aligned" / person for person in plan.persons]
+    for d in crop_dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    (out / plan.file).parent.mkdir(parents=True, exist_ok=True)
+    writer = AVWriter(out / plan.file, fps, plan.size, audio, plan.sample_rate, p)
+    for start in range(0, n, BATCH):
+        frames = np.arange(start, min(n, start + BATCH))
+        idx = at[frames]
+        sprites = []
+        for ident, aff, nui, faces, crop_dir in zip(identities, affects, nuisances, has_face, crop_dirs):
+            state = FaceState(aff.valence[idx], aff.arousal[idx], aff.aus[idx], nui.blink[idx], nui.gaze[idx],
+                              nui.crop_jitter[idx], light[idx])
+            rgb, coverage = renderer.render(ident, state, rng, noise_std)
+            for j, frame in enumerate(frames):
+                if faces[frame]:
+                    Image.fromarray(rgb[j]).save(crop_dir / frame_image_name(frame + 1), "JPEG", quality=quality)
+            sprites.append([face_sprite(rgb[j], coverage[j]) if faces[f] else None for j, f in enumerate(frames)])
+        for j, k in enumerate(idx):
+            heads = [(person_sprites[j], nui.head[k]) for person_sprites, nui in zip(sprites, nuisances)]
+            writer.add(scene.frame(float(light[k, 0]), heads))
+    writer.close()
+
+    return [PersonLabels(person, aff.valence[at], aff.arousal[at], aff.expression[at], aff.aus[at], faces)
+            for person, aff, faces in zip(plan.persons, affects, has_face)]

@@ -1,0 +1,196 @@
+"""``abaw-eval``: score a predictions directory against a split's annotations with the ABAW metrics.
+
+Each task is scored over every labelled frame of every video its annotations list for the split, pooled
+(never averaged per video); -5 / -1 frames are left out. With ``--mtl`` the MTL set's static frames are scored
+and the MTL score is added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from abaw import metrics
+from abaw.data.annotations import AnnotationError
+from abaw.data.layout import LayoutError, discover
+from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.predictions import PredictionError, prediction_files, read_predictions, task_values, tasks_in
+from abaw.submit.writer import SubmissionError, load_thresholds
+from abaw.tasks import AU_NAMES, EXPR_CLASSES, TASKS
+
+log = logging.getLogger("abaw.eval")
+
+
+def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
+             thresholds: np.ndarray | float = 0.5, search_thresholds: bool = False) -> dict:
+    """Score predictions against a manifest's labels.
+
+    Args:
+        pred_dir: a predictions directory (one ``<video>.csv`` per video).
+        manifest: the split's frames and labels (uni-task or MTL).
+        tasks: the tasks to score; a task whose columns no predictions file holds is skipped with a warning.
+        thresholds: AU decision thresholds (scalar or 12) when not searched.
+        search_thresholds: search per-AU thresholds on THIS split (the score is then optimistic for it;
+            the thresholds are meant for the test split).
+
+    Returns:
+        ``{"va": {...}, "expr": {...}, "au": {...}, "mtl": {...}}`` for the tasks scored (mtl for an MTL
+        manifest with all three), each holding the metric values of ``abaw.metrics``.
+
+    Raises:
+        PredictionError: a labelled video without predictions, predictions for the wrong frames, NaN, ...
+    """
+    files = prediction_files(pred_dir)
+    labelled = {t: [v for v, ts in manifest.videos["tasks"].items() if t in ts.split(",")] for t in tasks}
+    needed = sorted({v for videos in labelled.values() for v in videos})
+    missing = [v for v in needed if v not in files]
+    if missing:
+        raise PredictionError(f"{pred_dir}: no predictions for {len(missing)} labelled videos: "
+                              f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+
+    predicted: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
+    present: dict[str, set[str]] = {t: set() for t in tasks}
+    rows_by_video = manifest.frames.groupby("video", observed=True, sort=False).indices
+    all_frames = manifest.frames["frame"].to_numpy()
+    order = []
+    for video in needed:
+        rows = rows_by_video[video]
+        frames = all_frames[rows]
+        table = read_predictions(files[video], frames=np.arange(1, frames.max() + 1)
+                                 if manifest.kind == "uni" else None)
+        position = _rows_for_frames(table["frame"].to_numpy(), frames, files[video])
+        for task in tasks_in(table):
+            if task in predicted:
+                predicted[task].append(task_values(table, task)[position])
+                present[task].add(video)
+        order.append(rows)
+
+    order = np.concatenate(order)
+    results: dict[str, dict] = {}
+    for task in tasks:
+        if not present[task]:
+            log.warning("no predictions hold %s columns: %s not scored", task.upper(), task.upper())
+            continue
+        if len(present[task]) != len(needed):
+            lacking = sorted(set(needed) - present[task])
+            raise PredictionError(f"{pred_dir}: {task.upper()} columns missing from {', '.join(lacking[:10])}")
+        pred = np.concatenate(predicted[task])
+        if task == "va":
+            results["va"] = metrics.va_metrics(pred, manifest.va()[order])
+        elif task == "expr":
+            results["expr"] = metrics.expr_metrics(pred, manifest.expr()[order])
+        else:
+            target = manifest.au()[order]
+            chosen = metrics.search_au_thresholds(pred, target) if search_thresholds else thresholds
+            results["au"] = metrics.au_metrics(pred, target, chosen)
+            results["au"]["thresholds_source"] = ("searched on this split (optimistic here)" if search_thresholds
+                                                  else "given")
+    if manifest.kind == "mtl" and all(t in results for t in TASKS):
+        results["mtl"] = {"score": metrics.mtl_score(results["va"], results["expr"], results["au"])}
+    return _plain(results)
+
+
+def format_table(results: dict, title: str) -> str:
+    """The scores as a fixed-width table, one metric a line."""
+    lines = [title, f"{'task':<6}{'metric':<16}{'value':>8}{'frames':>10}"]
+    if "va" in results:
+        va = results["va"]
+        lines += [f"{'VA':<6}{'CCC valence':<16}{va['ccc_valence']:>8.4f}{va['n_valence']:>10}",
+                  f"{'':<6}{'CCC arousal':<16}{va['ccc_arousal']:>8.4f}{va['n_arousal']:>10}",
+                  f"{'':<6}{'score':<16}{va['score']:>8.4f}"]
+    if "expr" in results:
+        expr = results["expr"]
+        lines += [f"{'EXPR':<6}{'F1 macro (8)':<16}{expr['f1_macro']:>8.4f}{expr['n_frames']:>10}",
+                  f"{'':<6}{'accuracy':<16}{expr['accuracy']:>8.4f}"]
+        lines += [f"{'':<8}{name:<14}{f1:>8.4f}" for name, f1 in zip(EXPR_CLASSES, expr["f1_per_class"])]
+    if "au" in results:
+        au = results["au"]
+        lines += [f"{'AU':<6}{'F1 mean (12)':<16}{au['f1_mean']:>8.4f}{au['n_frames']:>10}"]
+        lines += [f"{'':<8}{name:<8}{f1:>6.4f}  thr {t:.2f}"
+                  for name, f1, t in zip(AU_NAMES, au["f1_per_au"], au["thresholds"])]
+        lines.append(f"{'':<8}thresholds {au['thresholds_source']}")
+    if "mtl" in results:
+        lines.append(f"{'MTL':<6}{'score (max 3)':<16}{results['mtl']['score']:>8.4f}")
+    return "\n".join(lines)
+
+
+def _rows_for_frames(written: np.ndarray, wanted: np.ndarray, path: Path) -> np.ndarray:
+    """Positions in a predictions table of the wanted frames; every wanted frame must be there."""
+    position = np.searchsorted(written, wanted)
+    found = (position < len(written)) & (written[np.clip(position, 0, len(written) - 1)] == wanted)
+    if not found.all():
+        absent = wanted[~found]
+        raise PredictionError(f"{path}: no row for frames {absent[:10].tolist()}"
+                              f"{' ...' if len(absent) > 10 else ''}")
+    return position
+
+
+def _plain(value):
+    """numpy scalars and arrays -> JSON-ready Python values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="abaw-eval",
+        description="Score a predictions directory against a split's annotations with the ABAW metrics "
+                    "(CCC pooled over the set, macro F1 over 8 expressions, mean F1 over 12 AUs; -5 / -1 "
+                    "frames left out).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("pred_dir", type=Path, help="predictions directory: one <video>.csv per video")
+    parser.add_argument("--data-root", type=Path, required=True,
+                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth")
+    parser.add_argument("--annotations", type=Path, default=None,
+                        help="annotations folder to use when the root holds several editions'")
+    parser.add_argument("--split", choices=("train", "val"), default="val", help="split whose labels to score")
+    parser.add_argument("--tasks", default="va,expr,au", help="comma-separated tasks to score")
+    parser.add_argument("--mtl", action="store_true",
+                        help="score the MTL set's static frames (MTL_Challenge files) and add the MTL score")
+    parser.add_argument("--thresholds", type=Path, default=None,
+                        help="AU thresholds: an abaw-eval --json file or a JSON list of 12 (default 0.5 each)")
+    parser.add_argument("--search-thresholds", action="store_true",
+                        help="search per-AU thresholds on this split (optimistic here; write them with --json "
+                             "and pass that file to abaw-submit --thresholds)")
+    parser.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        print(f"abaw-eval: unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)
+        return 2
+    try:
+        layout = discover(args.data_root, annotations=args.annotations)
+        manifest = (build_mtl_manifest(layout, args.split) if args.mtl
+                    else build_manifest(layout, args.split, tasks))
+        thresholds = load_thresholds(args.thresholds) if args.thresholds else 0.5
+        results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds)
+    except (LayoutError, AnnotationError, PredictionError, SubmissionError, ValueError, OSError) as error:
+        print(f"abaw-eval: {error}", file=sys.stderr)
+        return 1
+    what = "MTL set" if args.mtl else "uni-task challenges"
+    print(format_table(results, f"{args.pred_dir} on the {args.split} split ({what})"))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"scores written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""abaw-synth: the organisers' layout, file formats, determinism, and that the signal reaches pixels and samples.
+
+Frame counts are taken by decoding the videos with PyAV, independently of the generator's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from abaw.data.synthetic import generate, main
+from abaw.tasks import (
+    ANNOTATION_HEADER, AU_NAMES, EXPR_CLASSES, FACE_CROP_SIZE, MTL_HEADER, SUBMISSION_HEADER, frame_image_name,
+    source_video_name,
+)
+
+ANNOTATIONS = "7th ABAW Annotations"
+CHALLENGES = {"va": "VA_Estimation_Challenge", "expr": "EXPR_Recognition_Challenge", "au": "AU_Detection_Challenge"}
+SPLITS = ("Train_Set", "Validation_Set")
+RELEASE = {
+    "va": "Valence_Arousal_Estimation_Challenge_test_set_release.txt",
+    "expr": "Expression_Recognition_Challenge_test_set_release.txt",
+    "au": "Action_Unit_Detection_Challenge_test_set_release.txt",
+}
+SAMPLE = {
+    "va": "CVPR_5th_ABAW_VA_test_set_sample.txt",
+    "expr": "CVPR_5th_ABAW_EXPR_test_set_sample.txt",
+    "au": "CVPR_5th_ABAW_AU_test_set_sample.txt",
+}
+TINY = {"seed": 0, "videos": 6, "seconds": 3.0}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("a") / "synth", **TINY, progress=False)
+
+
+@pytest.fixture(scope="module")
+def longer(tmp_path_factory) -> Path:
+    """Long enough for valence and arousal to move within each video."""
+    return generate(tmp_path_factory.mktemp("c") / "synth", seed=0, videos=6, seconds=20.0, progress=False)
+
+
+def video_files(root: Path) -> dict[str, Path]:
+    return {p.stem: p for batch in ("batch1", "batch2") for p in (root / batch).iterdir()}
+
+
+def decoded_frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+@pytest.fixture(scope="module")
+def frame_counts(tiny) -> dict[str, int]:
+    return {name: decoded_frames(path) for name, path in video_files(tiny).items()}
+
+
+def annotation_files(root: Path, task: str) -> list[Path]:
+    return sorted(p for split in SPLITS for p in (root / ANNOTATIONS / CHALLENGES[task] / split).glob("*.txt"))
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def rank_correlation(x, y) -> float:
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def test_layout(tiny):
+    files = video_files(tiny)
+    assert len(files) == TINY["videos"]
+    assert all(p.suffix == ".mp4" for p in (tiny / "batch1").iterdir())
+    assert sorted(p.suffix for p in (tiny / "batch2").iterdir()).count(".avi") == 1
+    assert abs(len(list((tiny / "batch1").iterdir())) - len(list((tiny / "batch2").iterdir()))) <= 1
+    for task in CHALLENGES:
+        for split in SPLITS:
+            assert list((tiny / ANNOTATIONS / CHALLENGES[task] / split).glob("*.txt")), (task, split)
+    for name in ("training_set_annotations.txt", "validation_set_annotations.txt"):
+        assert (tiny / ANNOTATIONS / "MTL_Challenge" / name).is_file()
+    expected = {*RELEASE.values(), *SAMPLE.values(), "MTL_Challenge_test_set_release.txt"}
+    assert {p.name for p in (tiny / "test_set").iterdir()} == expected
+    assert len(read_lines(tiny / "README.md")) == 2
+    manifest = json.loads((tiny / "synthetic.json").read_text())
+    assert manifest["seed"] == 0 and len(manifest["videos"]) == TINY["videos"]
+    assert {"name", "file", "split", "tasks", "fps", "size", "n_frames", "sample_rate"} <= set(manifest["videos"][0])
+
+
+def test_video_names_fps_sizes_and_audio(tiny):
+    rates = set()
+    for name, path in video_files(tiny).items():
+        assert re.fullmatch(r"\d+-\d+-\d+x\d+|video\d+|\d+", name), name
+        with av.open(str(path)) as container:
+            video = container.streams.video[0]
+            assert container.streams.audio, f"{path.name} has no audio"
+            fps = round(float(video.average_rate))
+            rates.add(fps)
+            if "-" in name:
+                _, name_fps, size = name.split("-")
+                assert int(name_fps) == fps and size == f"{video.width}x{video.height}"
+            assert video.width <= 640 and video.height <= 360
+        assert (path.suffix == ".avi") == (video.codec_context.name == "mpeg4")
+    assert {25, 30} <= rates
+
+
+def test_annotation_files_have_one_line_per_decoded_frame(tiny, frame_counts):
+    seen_ignored = Counter()
+    for task in CHALLENGES:
+        for path in annotation_files(tiny, task):
+            lines = read_lines(path)
+            assert lines[0] == ANNOTATION_HEADER[task], path
+            rows = [line.split(",") for line in lines[1:]]
+            assert len(rows) == frame_counts[source_video_name(path.stem)], path
+            for row in rows:
+                if task == "va":
+                    v, a = map(float, row)
+                    assert (v, a) == (-5, -5) or (-1 <= v <= 1 and -1 <= a <= 1)
+                    seen_ignored[task] += v == -5
+                elif task == "expr":
+                    assert len(row) == 1 and int(row[0]) in range(-1, len(EXPR_CLASSES))
+                    seen_ignored[task] += row[0] == "-1"
+                else:
+                    assert len(row) == len(AU_NAMES)
+                    assert set(row) <= {"0", "1"} or set(row) == {"-1"}
+                    seen_ignored[task] += row[0] == "-1"
+    assert sum(seen_ignored.values()) > 0, "no unlabelled (-5 / -1) runs anywhere"
+
+
+def test_two_people_share_one_video(tiny):
+    names = {p.stem for task in CHALLENGES for p in annotation_files(tiny, task)}
+    crops = {p.name for p in (tiny / "cropped_aligned").iterdir()}
+    lefts = [n for n in crops if n.endswith("_left")]
+    assert len(lefts) == 1
+    video = source_video_name(lefts[0])
+    assert {f"{video}_left", f"{video}_right"} <= crops
+    assert video in video_files(tiny) and video not in crops
+    assert {f"{video}_left", f"{video}_right"} <= names and video not in names
+
+
+def test_face_crops_and_missing_runs(tiny, frame_counts):
+    missing, total, starts_late, long_gap = 0, 0, 0, 0
+    for folder in (tiny / "cropped_aligned").iterdir():
+        n = frame_counts[source_video_name(folder.name)]
+        present = np.zeros(n, dtype=bool)
+        for jpg in folder.iterdir():
+            assert re.fullmatch(r"\d{5}\.jpg", jpg.name)
+            present[int(jpg.stem) - 1] = True
+        with Image.open(next(folder.iterdir())) as image:
+            assert image.size == (FACE_CROP_SIZE, FACE_CROP_SIZE) and image.mode == "RGB" and image.format == "JPEG"
+        gaps = np.diff(np.flatnonzero(np.diff(np.r_[1, present.astype(int), 1])))[::2]  # lengths of absent runs
+        long_gap += int(gaps.size > 0 and gaps.max() >= 5)
+        starts_late += not present[0]
+        missing, total = missing + (~present).sum(), total + n
+    assert long_gap >= 1 and starts_late >= 1
+    assert 0.02 < missing / total < 0.2
+
+
+def test_test_videos_are_listed_but_not_annotated(tiny, frame_counts):
+    manifest = json.loads((tiny / "synthetic.json").read_text())
+    tests = {p for v in manifest["videos"] if v["split"] == "test" for p in v["persons"]}
+    annotated = {p.stem for task in CHALLENGES for p in annotation_files(tiny, task)}
+    listed = {name for c in RELEASE for name in read_lines(tiny / "test_set" / RELEASE[c])}
+    assert tests and not tests & annotated and listed == tests
+    for c in RELEASE:
+        order = read_lines(tiny / "test_set" / RELEASE[c])
+        assert len(order) >= 2 and order != sorted(order)
+        lines = read_lines(tiny / "test_set" / SAMPLE[c])
+        assert lines[0] == SUBMISSION_HEADER[c]
+        expected = [f"{name}/{frame_image_name(f)}," for name in order
+                    for f in range(1, frame_counts[source_video_name(name)] + 1)]
+        assert lines[1:] == expected
+
+
+def test_mtl_files(tiny):
+    for name in ("training_set_annotations.txt", "validation_set_annotations.txt"):
+        lines = read_lines(tiny / ANNOTATIONS / "MTL_Challenge" / name)
+        assert lines[0] == MTL_HEADER
+        for line in lines[1:]:
+            fields = line.split(",")
+            assert len(fields) == 16
+            assert (tiny / "cropped_aligned" / fields[0]).is_file(), fields[0]
+        duplicates = sum(count - 1 for count in Counter(lines[1:]).values())
+        assert 2 <= duplicates <= 5
+    rows = read_lines(tiny / "test_set" / "MTL_Challenge_test_set_release.txt")
+    assert rows and all(row.endswith(",") and (tiny / "cropped_aligned" / row[:-1]).is_file() for row in rows)
+
+
+def test_mtl_labels_agree_with_the_task_files(tiny):
+    """Where an MTL row and a task file both label a frame, they agree, for every task."""
+    files = {task: {path.stem: read_lines(path)[1:] for path in annotation_files(tiny, task)} for task in CHALLENGES}
+    ignored = {"va": "-5,-5", "expr": "-1", "au": ",".join(["-1"] * 12)}
+    checked = Counter()
+    mtl = ANNOTATIONS + "/MTL_Challenge/"
+    for name in ("training_set_annotations.txt", "validation_set_annotations.txt"):
+        for line in read_lines(tiny / mtl / name)[1:]:
+            image, *fields = line.split(",")
+            video, frame = image.split("/")
+            row = int(frame[:5]) - 1
+            mtl_values = {"va": ",".join(fields[:2]), "expr": fields[2], "au": ",".join(fields[3:])}
+            for task, lines in files.items():
+                if video in lines and ignored[task] not in (lines[video][row], mtl_values[task]):
+                    assert lines[video][row] == mtl_values[task], (task, image)
+                    checked[task] += 1
+    assert checked["expr"] > 0 and checked["au"] > 0
+
+
+def test_same_seed_same_bytes_other_seed_differs(tiny, tmp_path, capsys):
+    out = tmp_path / "synth"  # same folder name as the fixture: README.md names it
+    assert main([str(out), "--seed", "0", "--videos", "6", "--seconds", "3", "--workers", "1"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert tree_digest(out) == tree_digest(tiny)  # one worker or two: the same bytes
+    assert main([str(out), "--seed", "1", "--videos", "6", "--seconds", "3"]) == 2  # not empty
+    assert main([str(out), "--seed", "1", "--videos", "6", "--seconds", "3", "--overwrite"]) == 0
+    other = tree_digest(out)
+    assert other != tree_digest(tiny)
+    assert other["test_set/CVPR_5th_ABAW_VA_test_set_sample.txt"] != tree_digest(tiny)[
+        "test_set/CVPR_5th_ABAW_VA_test_set_sample.txt"]
+
+
+def test_overwrite_never_deletes_foreign_folders(tmp_path):
+    keep = tmp_path / "mine.txt"
+    keep.write_text("precious")
+    assert main([str(tmp_path), "--videos", "6", "--seconds", "1", "--overwrite"]) == 2
+    assert keep.read_text() == "precious"
+
+
+def lip_curvature(crops: np.ndarray) -> np.ndarray:
+    """Bend of the lip line per crop (positive: corners up), insensitive to where the mouth sits in the crop.
+
+    Lips and mouth are redder than skin whatever the skin tone or light: in each column of the mouth region the
+    centroid row of that redness traces the lip line; its fitted parabola's curvature is the bend.
+    """
+    x = crops[:, 70:99, 40:72].astype(np.float32) + 1
+    redness = np.log(x[..., 0]) - np.log(x[..., 1])
+    weight = np.clip(redness - np.median(redness, axis=(1, 2), keepdims=True) - 0.15, 0, None)
+    mass = weight.sum(1)
+    centre_row = (weight * np.arange(weight.shape[1])[None, :, None]).sum(1) / np.maximum(mass, 1e-6)
+    cols = np.arange(weight.shape[2]) - weight.shape[2] / 2
+    bends = []
+    for rows, m in zip(centre_row, mass):
+        keep = m > 0.3 * m.max()
+        bends.append(-np.polyfit(cols[keep], rows[keep], 2)[0] if keep.sum() > 4 else np.nan)
+    return np.array(bends)
+
+
+def test_valence_bends_the_mouth(longer):
+    bend, valence = [], []
+    for path in annotation_files(longer, "va"):
+        v = np.array([float(line.split(",")[0]) for line in read_lines(path)[1:]])
+        frames = [f for f in range(len(v)) if v[f] != -5 and (longer / "cropped_aligned" / path.stem /
+                                                               frame_image_name(f + 1)).is_file()]
+        crops = np.stack([np.asarray(Image.open(longer / "cropped_aligned" / path.stem / frame_image_name(f + 1)))
+                          for f in frames])
+        b = lip_curvature(crops)
+        ok = ~np.isnan(b)
+        bend += list((b[ok] - b[ok].mean()) / b[ok].std())  # within person: identities differ in mouth shape
+        valence += list(v[frames][ok] - v[frames][ok].mean())
+    assert len(bend) > 500
+    assert np.corrcoef(bend, valence)[0, 1] > 0.5
+
+
+def test_arousal_is_audible(longer):
+    manifest = json.loads((longer / "synthetic.json").read_text())
+    loudness, arousal = [], []
+    for video in manifest["videos"]:
+        path = longer / ANNOTATIONS / CHALLENGES["va"]
+        files = list(path.glob(f"*/{video['name']}.txt"))
+        if len(video["persons"]) > 1 or not files:
+            continue
+        a = np.array([float(line.split(",")[1]) for line in read_lines(files[0])[1:]])
+        with av.open(str(longer / video["file"])) as container:
+            rate = container.streams.audio[0].rate
+            audio = np.concatenate([frame.to_ndarray().mean(0) for frame in container.decode(audio=0)])
+        fps = video["fps"]
+        db, mean_a = [], []
+        for second in range(len(a) // fps):
+            window = a[second * fps : (second + 1) * fps]
+            if (window == -5).any():
+                continue
+            samples = audio[second * rate : (second + 1) * rate]
+            db.append(10 * np.log10(np.mean(samples**2)))
+            mean_a.append(window.mean())
+        db, mean_a = np.array(db), np.array(mean_a)
+        loudness += list((db - db.mean()) / db.std())  # within video: recording gain and noise differ
+        arousal += list(mean_a - mean_a.mean())
+    assert len(loudness) >= 30
+    assert rank_correlation(loudness, arousal) > 0.5
