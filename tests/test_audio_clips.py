@@ -131,3 +131,14 @@ def test_clip_dataset_windows_faces_and_audio(tmp_path):
     ignored = clips[row - 8 + 4]
     assert not ignored["va_mask"].any() and not ignored["expr_mask"] and not ignored["au_mask"].any()
     assert first["row"].item() == 0
+
+
+def test_third_edition_test_videos_are_counted_from_their_files(tmp_path, caplog):
+    """The 3rd edition's release lists name videos only: their frame counts come from the video files."""
+    root = write_tree(tmp_path, 3)
+    counts = {"video9": encode_video(root / "batch2" / "video9.mp4", fps=25, seconds=1.2),
+              "7-25-640x360": encode_video(root / "batch2" / "7-25-640x360.mp4", fps=25, seconds=0.8)}
+    with caplog.at_level(logging.WARNING):
+        manifest = build_manifest(discover(root), "test", tasks=("va", "expr"))
+    assert manifest.videos["n_frames"].to_dict() == counts
+    assert "no sample file lists its frames" in caplog.text

@@ -73,7 +73,7 @@ def test_retention_against_a_plain_loop():
 
 def test_test_split_counts_frames_from_the_organisers_files(layout):
     if not layout.test_frame_lists:
-        pytest.skip("3rd-edition release lists name videos only; their counts come from the video files")
+        pytest.skip("3rd-edition lists name videos only: test_audio_clips.py counts their frames from videos")
     manifest = build_manifest(layout, "test", tasks=("va", "expr"))
     assert manifest.videos["n_frames"].to_dict() == TEST_VIDEOS
     assert (manifest.frames["valence"] == -5).all() and (manifest.frames["expr"] == -1).all()

@@ -142,8 +142,7 @@ def build_mtl_manifest(layout: Layout, split: str, retention: str = "last") -> M
         _fill_labels(table, "va", va[index], rows_of_video)
         _fill_labels(table, "expr", expr[index], rows_of_video)
         _fill_labels(table, "au", au[index], rows_of_video)
-        entries.append(_video_entry(layout, name, frame[index], table, split, retention, int(frame[index].max()),
-                             "va,expr,au"))
+        entries.append(_video_entry(layout, name, frame[index], table, split, retention, None, "va,expr,au"))
     manifest = _assemble(entries, "mtl")
     missing = int((~manifest.frames["has_face"]).sum())
     if missing:
@@ -230,10 +229,16 @@ def _fill_labels(table: dict[str, np.ndarray], task: str, values: np.ndarray, ro
 
 
 def _video_entry(layout: Layout, name: str, frames: np.ndarray, table: dict[str, np.ndarray], split: str,
-                 retention: str, n_frames: int, tasks: str) -> tuple[pd.DataFrame, dict]:
-    """A video's frame rows and its row of the video table; its crop folder is listed once, here."""
+                 retention: str, n_frames: int | None, tasks: str) -> tuple[pd.DataFrame, dict]:
+    """A video's frame rows and its row of the video table; its crop folder is listed once, here.
+
+    ``n_frames`` is the organisers' frame count; None for the MTL set, whose files list sampled frames only,
+    so the video's length is taken as its last listed frame or crop.
+    """
     folder = layout.crop_folders.get(name)
     crops = list_crops(folder)
+    if n_frames is None:
+        n_frames = int(max(frames.max(), crops[-1] if len(crops) else 0))
     if len(crops) == 0:
         log.warning("%s: no face crops found (looked in %s); its frames are black",
                     name, ", ".join(str(d) for d in layout.crop_dirs) or "no cropped_aligned folder")
