@@ -6,6 +6,7 @@ Frames before the start of a video repeat frame 1; audio before it is silence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,13 +55,16 @@ class ClipDataset(Dataset):
     Each item is a dict of tensors: ``faces`` uint8 (T, 3, S, S); ``audio`` float32 (samples,) when
     ``spec.audio_seconds > 0``; labels ``va`` (2,), ``expr`` (), ``au`` (12,) holding the organisers' values
     (-5 / -1 where unlabelled) and the masks ``va_mask`` (2,), ``expr_mask`` (), ``au_mask`` (12,); and
-    ``row``, the manifest row, to put predictions back in place.
+    ``row``, the manifest row, to put predictions back in place. ``transform(faces, seed)`` augments the
+    window (training), with a seed drawn from torch's generator.
     """
 
     def __init__(self, manifest: Manifest, layout: Layout, spec: ClipSpec = ClipSpec(),
-                 rows: np.ndarray | None = None, audio: AudioStore | None = None):
+                 rows: np.ndarray | None = None, audio: AudioStore | None = None,
+                 transform: Callable[[torch.Tensor, int], torch.Tensor] | None = None):
         self.manifest = manifest
         self.spec = spec
+        self.transform = transform
         self.rows = np.arange(len(manifest)) if rows is None else np.asarray(rows, dtype=np.int64)
         frames = manifest.frames
         self._video = frames["video"].cat.codes.to_numpy()
@@ -86,6 +90,10 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def video_files(self) -> list[Path | None]:
+        """The video file of each video of the manifest (None where none was found)."""
+        return list(self._files)
+
     def window_frames(self, row: int) -> np.ndarray:
         """The 1-based frames of ``row``'s past face window, oldest first."""
         v = self._video[row]
@@ -101,6 +109,8 @@ class ClipDataset(Dataset):
             read_face(folder / f"{f:05d}.jpg" if f > 0 and folder is not None else None, self.spec.image_size)
             for f in shown
         ])
+        if self.transform is not None:
+            faces = self.transform(faces, int(torch.randint(0, 2**31 - 1, ())))
         item = {
             "faces": faces,
             "va": torch.tensor(self._va[row]),

@@ -1,0 +1,220 @@
+"""Configuration as data: YAML -> dataclasses (two levels), ``section.key=value`` overrides, strict checking.
+
+An unknown key, or a value of the wrong type, is an error that names the file (or override) and the key,
+because a misspelt key that is silently ignored trains a different experiment than the one written down.
+The resolved configuration is written next to every run's checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from abaw.models.factory import ModelConfig
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not fit the schema."""
+
+
+@dataclass
+class DataConfig:
+    """What the loaders read and how clips are cut.
+
+    Attributes:
+        root: data root (a real Aff-Wild2 as unpacked, or an ``abaw-synth`` folder).
+        annotations: annotations folder, when the root holds several editions'.
+        tasks: uni-task challenges whose videos are used.
+        window_frames: faces in the past window (ABAW 2022 paper: 6).
+        window_seconds: span of the face window (the paper: 2 s).
+        audio_seconds: past audio per clip (the paper: 10 s), at the model's ``sample_rate``.
+        retention: "last" (a face-less frame shows the last earlier crop) or "black".
+        cache_dir: decoded-audio cache (default ``$ABAW_CACHE`` or ``~/.cache/abaw``).
+        num_workers: DataLoader worker processes.
+        train_clips: clips drawn at random (without replacement) per training epoch; 0 = every labelled
+            frame. Neighbouring frames at 25-30 fps are near-duplicates, so an epoch of a sample sees the
+            same variety for a fraction of the compute.
+        val_stride: validate on every k-th frame of each video (1 = all; scores are pooled either way).
+        augment: flip, affine and photometric jitter of training windows (``abaw.data.transforms``).
+    """
+
+    root: str = "data/synth"
+    annotations: str | None = None
+    tasks: tuple[str, ...] = ("va", "expr", "au")
+    window_frames: int = 6
+    window_seconds: float = 2.0
+    audio_seconds: float = 10.0
+    retention: str = "last"
+    cache_dir: str | None = None
+    num_workers: int = 2
+    train_clips: int = 0
+    val_stride: int = 1
+    augment: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation and the run's outputs.
+
+    Attributes:
+        out_dir: run folder (config, checkpoints, metrics.csv).
+        epochs: training epochs.
+        batch_size: clips per step on each process.
+        lr: Adam learning rate (the paper: 1e-4).
+        weight_decay: AdamW weight decay.
+        early_stop: stop after this many epochs without a better validation score (0 = never).
+        seed: seed of weights, sampling and augmentation.
+        max_steps: stop each epoch after this many steps (0 = no limit; for smoke tests).
+        grad_clip: clip the gradient norm to this (0 = no clipping).
+    """
+
+    out_dir: str = "runs/teacher"
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    early_stop: int = 5
+    seed: int = 0
+    max_steps: int = 0
+    grad_clip: float = 0.0
+
+
+@dataclass
+class DistillConfig:
+    """Soft-label distillation from a teacher run (ABAW 2022 paper): CCC to the teacher's VA, CE to
+    softmax(teacher / T), BCE to sigmoid(teacher AU), on every frame, labelled or not.
+
+    Attributes:
+        teacher: the teacher's run folder (its BEST checkpoint is used).
+        temperature: T of the tempered expression distribution (the paper: 2.5).
+        soft_weight: weight of the distillation losses.
+        hard_weight: weight of the student's own ground-truth losses.
+    """
+
+    teacher: str | None = None
+    temperature: float = 2.5
+    soft_weight: float = 1.0
+    hard_weight: float = 1.0
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment: ``name`` plus the data, model, train and distill sections."""
+
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Defaults, then the YAML file, then ``section.key=value`` overrides (values parsed as YAML).
+
+    Raises:
+        ConfigError: unknown section or key, wrong type, malformed override; the message names where.
+    """
+    config = ExperimentConfig()
+    if path is not None:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"{path}: cannot read the config: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, found {type(data).__name__}")
+        config = merge(config, data, str(path))
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {override!r}: expected section.key=value")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {override!r}: value is not YAML: {error}") from None
+        nested: dict[str, Any] = value
+        for part in reversed(key.strip().split(".")):
+            nested = {part: nested}
+        config = merge(config, nested, f"override {override!r}")
+    return config
+
+
+def merge(instance: Any, data: dict[str, Any], where: str) -> Any:
+    """A copy of a config dataclass with the values of ``data`` checked and set (nested sections merged)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping for {type(instance).__name__}, found {data!r}")
+    hints = typing.get_type_hints(type(instance))
+    names = {f.name for f in dataclasses.fields(instance)}
+    changes = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key {key!r} in {type(instance).__name__}; "
+                              f"known: {', '.join(sorted(names))}")
+        current = getattr(instance, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = merge(current, value, f"{where}: {key}")
+        else:
+            changes[key] = _coerce(value, hints[key], f"{where}: {type(instance).__name__}.{key}")
+    return dataclasses.replace(instance, **changes)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config as plain YAML-ready data (tuples as lists)."""
+    def plain(value):
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {k: to_dict(v) if dataclasses.is_dataclass(v) else plain(v) for k, v in vars(config).items()}
+
+
+def save_config(config: ExperimentConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (reloading it gives the same config)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a field's type; ints become floats and lists tuples where the type says so."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {annotation}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, found {value!r}")
+        item = typing.get_args(annotation)[0]
+        return tuple(_coerce(v, item, where) for v in value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, found {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, found {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, found {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, found {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {annotation}")  # pragma: no cover - schema bug

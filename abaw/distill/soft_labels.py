@@ -1,0 +1,31 @@
+"""Soft-label distillation (ABAW 2022 multitask-KD paper, eq. 13's L^D): on EVERY frame, labelled or not,
+the student follows the teacher's valence-arousal (1 - CCC), its tempered expression distribution
+(cross-entropy to softmax(teacher / T)) and its AU probabilities (binary cross-entropy to sigmoid(teacher)).
+
+The student's logits are tempered by the same T, and the expression term is scaled by T^2 (Hinton et al.) so
+that its gradients keep their size whatever T is. Arguments are (student, teacher) everywhere: the public
+code of the paper swapped prediction and target, which methods.md lists as a fault.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from abaw.losses import ccc_loss
+
+
+def soft_label_losses(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor], temperature: float,
+                      tasks: tuple[str, ...] = ("va", "expr", "au")) -> dict[str, torch.Tensor]:
+    """Distillation loss per task; the teacher's outputs are targets (detached)."""
+    losses = {}
+    if "va" in tasks:
+        losses["va"] = ccc_loss(student["va"], teacher["va"].detach())
+    if "expr" in tasks:
+        target = F.softmax(teacher["expr"].detach().float() / temperature, dim=1)
+        log_student = F.log_softmax(student["expr"].float() / temperature, dim=1)
+        losses["expr"] = -(target * log_student).sum(dim=1).mean() * temperature**2
+    if "au" in tasks:
+        losses["au"] = F.binary_cross_entropy_with_logits(student["au"].float(),
+                                                          torch.sigmoid(teacher["au"].detach().float()))
+    return losses

@@ -1,0 +1,122 @@
+"""From a config to datasets and loaders: manifests, clip datasets, the per-epoch sampler, the audio cache."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from abaw.config import ExperimentConfig
+from abaw.data.audio import AudioStore
+from abaw.data.clips import ClipDataset, ClipSpec
+from abaw.data.layout import Layout, discover
+from abaw.data.manifest import Manifest, build_manifest
+from abaw.data.transforms import WindowAugmentation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitData:
+    """A split's manifest and the clip dataset over the rows used."""
+
+    manifest: Manifest
+    dataset: ClipDataset
+
+
+def clip_spec(config: ExperimentConfig, with_audio: bool | None = None) -> ClipSpec:
+    """The clips a model of this config reads; no audio for a model without an audio modality unless
+    ``with_audio`` says so (a visual-only student's batches carry audio for its audio-visual teacher)."""
+    data = config.data
+    if with_audio is None:
+        with_audio = "audio" in config.model.modalities
+    return ClipSpec(frames=data.window_frames, seconds=data.window_seconds,
+                    audio_seconds=data.audio_seconds if with_audio else 0.0, sample_rate=config.model.sample_rate,
+                    retention=data.retention, image_size=config.model.image_size)
+
+
+def audio_store(config: ExperimentConfig) -> AudioStore:
+    return AudioStore(cache_dir=config.data.cache_dir and f"{config.data.cache_dir}/audio",
+                      sample_rate=config.model.sample_rate)
+
+
+def labelled_rows(manifest: Manifest, tasks: tuple[str, ...]) -> np.ndarray:
+    """Rows that carry a label of at least one of ``tasks``."""
+    masks = manifest.masks()
+    labelled = np.zeros(len(manifest), dtype=bool)
+    for task in tasks:
+        labelled |= masks[task].reshape(len(manifest), -1).any(axis=1)
+    return np.flatnonzero(labelled)
+
+
+def build_split(config: ExperimentConfig, layout: Layout, split: str, stride: int = 1,
+                audio: AudioStore | None = None, with_audio: bool | None = None) -> SplitData:
+    """The labelled frames of a split (every ``stride``-th of each video) as clips."""
+    manifest = build_manifest(layout, split, config.data.tasks, config.data.retention)
+    rows = labelled_rows(manifest, config.data.tasks)
+    if stride > 1:
+        rows = rows[(manifest.frames["frame"].to_numpy()[rows] - 1) % stride == 0]
+    spec = clip_spec(config, with_audio)
+    augment = WindowAugmentation(spec.frames) if split == "train" and config.data.augment else None
+    dataset = ClipDataset(manifest, layout, spec, rows=rows, audio=audio, transform=augment)
+    return SplitData(manifest, dataset)
+
+
+def warm_audio_cache(dataset: ClipDataset) -> None:
+    """Decode every video's audio once, before workers start (each would otherwise decode it again)."""
+    if dataset.audio is None:
+        return
+    files = sorted({f for f in dataset.video_files() if f is not None})
+    for path in tqdm(files, desc="decoding audio", unit="video", leave=False):
+        dataset.audio.waveform(path)
+
+
+def training_data(config: ExperimentConfig, with_audio: bool | None = None) -> tuple[SplitData, SplitData]:
+    """Train and validation splits of an experiment, the audio cache warmed once."""
+    layout = discover(config.data.root, annotations=config.data.annotations)
+    audio = audio_store(config)
+    train = build_split(config, layout, "train", audio=audio, with_audio=with_audio)
+    val = build_split(config, layout, "val", stride=config.data.val_stride, audio=audio, with_audio=with_audio)
+    warm_audio_cache(train.dataset)
+    warm_audio_cache(val.dataset)
+    return train, val
+
+
+class EpochSampler(Sampler[int]):
+    """A fresh random subset (or permutation) of the dataset each epoch, seeded by (seed, epoch).
+
+    Seeding by epoch, not by a running generator, makes a resumed run draw what an uninterrupted one would,
+    and every process draws the same order (accelerate then gives each process its share of the batches).
+    """
+
+    def __init__(self, size: int, num_samples: int, seed: int):
+        self.size = size
+        self.num_samples = min(num_samples, size) if num_samples > 0 else size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)[: self.num_samples]
+        return iter(order.tolist())
+
+
+def loaders(config: ExperimentConfig, train: ClipDataset, val: ClipDataset) -> tuple[DataLoader, DataLoader]:
+    """Training and validation loaders (pinned memory on CUDA)."""
+    workers = config.data.num_workers
+    common = {"batch_size": config.train.batch_size, "num_workers": workers, "pin_memory": torch.cuda.is_available()}
+    # Training workers start afresh each epoch: their generators are then seeded from the main process's,
+    # which a checkpoint restores, so a resumed run augments as an uninterrupted one would.
+    train_loader = DataLoader(train, sampler=EpochSampler(len(train), config.data.train_clips, config.train.seed),
+                              drop_last=len(train) > config.train.batch_size, **common)
+    val_loader = DataLoader(val, shuffle=False, persistent_workers=workers > 0, **common)
+    return train_loader, val_loader

@@ -1,0 +1,188 @@
+"""The training loop, shared by teacher, visual-only model and student, on accelerate.
+
+Each epoch: train on the epoch's clips, predict the whole validation split (gathered across processes, the
+padding duplicates of distributed sampling dropped), score it with the ABAW metrics, log a row, keep the best
+weights, save the full state for resume, and stop early when the score stops improving.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from abaw import metrics
+from abaw.config import ExperimentConfig, save_config
+from abaw.data.manifest import Manifest
+from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last, write_json
+
+log = logging.getLogger(__name__)
+
+
+def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataLoader, val_manifest: Manifest,
+        config: ExperimentConfig, accelerator: Accelerator) -> TrainState:
+    """Train ``model`` with ``objective`` and validate every epoch; resumes from ``RUN/last`` if present.
+
+    Returns:
+        The final training state (best score and epoch, per-epoch history).
+    """
+    run_dir = Path(config.train.out_dir)
+    if accelerator.is_main_process:
+        save_config(config, run_dir / "config.yaml")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
+    objective.to(accelerator.device)
+
+    state = TrainState()
+    folder = resume_folder(run_dir)
+    if folder is not None:
+        accelerator.load_state(str(folder))
+        state = load_train_state(folder)
+        accelerator.print(f"resumed {run_dir} at epoch {state.epoch} (best {state.best_score:.4f} "
+                          f"at epoch {state.best_epoch})")
+    tasks = config.data.tasks
+    for epoch in range(state.epoch, config.train.epochs):
+        if config.train.early_stop and state.epochs_without_improvement >= config.train.early_stop:
+            break
+        started = time.perf_counter()
+        losses = train_epoch(model, objective, train_loader, optimizer, config, accelerator, epoch)
+        scores = validate(model, val_loader, val_manifest, tasks, accelerator)
+        row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in losses.items()},
+               **flatten(scores), "seconds": round(time.perf_counter() - started, 2)}
+        state.history.append(row)
+        state.epoch = epoch + 1
+        if scores["score"] > state.best_score:
+            state.best_score, state.best_epoch, state.epochs_without_improvement = scores["score"], epoch + 1, 0
+            if accelerator.is_main_process:
+                save_best(accelerator.unwrap_model(model), run_dir, {"epoch": epoch + 1, **scores})
+        else:
+            state.epochs_without_improvement += 1
+        if accelerator.is_main_process:
+            append_csv(run_dir / "metrics.csv", row)
+        save_last(accelerator, run_dir, state)
+        accelerator.print(f"epoch {epoch + 1}/{config.train.epochs}: loss {losses['loss']:.4f}  "
+                          f"val score {scores['score']:.4f}  ({row['seconds']:.0f} s)")
+    if accelerator.is_main_process:
+        write_json(run_dir / "train_state.json", asdict(state))
+    return state
+
+
+def train_epoch(model: nn.Module, objective, loader: DataLoader, optimizer, config: ExperimentConfig,
+                accelerator: Accelerator, epoch: int) -> dict[str, float]:
+    """One pass over the epoch's clips; returns the mean of each loss part."""
+    model.train()
+    loader.set_epoch(epoch)
+    sums: dict[str, float] = {}
+    steps = 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not accelerator.is_local_main_process,
+               leave=False)
+    for batch in bar:
+        with accelerator.autocast():
+            result = objective(model, batch)
+        loss = result["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch + 1}, step {steps + 1}: loss is {loss.item()}; parts: "
+                                     f"{ {k: float(v) for k, v in result.items() if k not in ('outputs',)} }")
+        accelerator.backward(loss)
+        if config.train.grad_clip > 0:
+            accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        for key, value in result.items():
+            if key != "outputs":
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+        steps += 1
+        bar.set_postfix(loss=f"{sums['loss'] / steps:.4f}")
+        if config.train.max_steps and steps >= config.train.max_steps:
+            break
+    # Every process reports the mean over all processes' steps.
+    totals = accelerator.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)] + [steps],
+                                             device=accelerator.device, dtype=torch.float64), reduction="sum")
+    totals = totals.tolist()
+    return {k: totals[i] / max(totals[-1], 1) for i, k in enumerate(sorted(sums))}
+
+
+@torch.no_grad()
+def predict_rows(model: nn.Module, loader: DataLoader, accelerator: Accelerator,
+                 desc: str = "predicting") -> dict[str, np.ndarray]:
+    """Outputs for every clip of a (prepared) loader, gathered from all processes in dataset order.
+
+    Returns:
+        ``row`` (manifest rows), ``va`` (N, 2), ``expr`` (N, 8) probabilities, ``au`` (N, 12) probabilities.
+    """
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {"row": [], "va": [], "expr": [], "au": []}
+    for batch in tqdm(loader, desc=desc, unit="batch", disable=not accelerator.is_local_main_process, leave=False):
+        with accelerator.autocast():
+            outputs = model(batch)
+        gathered = accelerator.gather_for_metrics({
+            "row": batch["row"],
+            "va": outputs["va"].float(),
+            "expr": F.softmax(outputs["expr"].float(), dim=1),
+            "au": torch.sigmoid(outputs["au"].float()),
+        })
+        for key in parts:
+            parts[key].append(gathered[key].cpu().numpy())
+    return {key: np.concatenate(values) for key, values in parts.items()}
+
+
+def validate(model: nn.Module, loader: DataLoader, manifest: Manifest, tasks: tuple[str, ...],
+             accelerator: Accelerator) -> dict:
+    """The ABAW metrics of the model's predictions over the whole validation split.
+
+    ``score`` is the sum of the task scores (VA: mean CCC; EXPR: macro F1; AU: mean F1 at 0.5), the MTL
+    challenge's P when all three tasks are present.
+    """
+    outputs = predict_rows(model, loader, accelerator, desc="validating")
+    return score_outputs(outputs, manifest, tasks)
+
+
+def score_outputs(outputs: dict[str, np.ndarray], manifest: Manifest, tasks: tuple[str, ...]) -> dict:
+    """ABAW metrics of row-indexed outputs against the manifest's labels (tasks without a label are skipped)."""
+    rows = outputs["row"]
+    masks = manifest.masks()
+    scores: dict = {}
+    if "va" in tasks and masks["va"][rows].any(axis=0).all():
+        scores["va"] = metrics.va_metrics(outputs["va"], manifest.va()[rows])
+    if "expr" in tasks and masks["expr"][rows].any():
+        scores["expr"] = metrics.expr_metrics(outputs["expr"], manifest.expr()[rows])
+    if "au" in tasks and masks["au"][rows].any():
+        scores["au"] = metrics.au_metrics(outputs["au"], manifest.au()[rows])
+    scores["score"] = (scores.get("va", {}).get("score", 0.0) + scores.get("expr", {}).get("f1_macro", 0.0)
+                       + scores.get("au", {}).get("f1_mean", 0.0))
+    return scores
+
+
+def flatten(scores: dict) -> dict[str, float]:
+    """The headline numbers of a validation, for one CSV row."""
+    row = {}
+    if "va" in scores:
+        row |= {"val_ccc_valence": scores["va"]["ccc_valence"], "val_ccc_arousal": scores["va"]["ccc_arousal"]}
+    if "expr" in scores:
+        row["val_expr_f1"] = scores["expr"]["f1_macro"]
+    if "au" in scores:
+        row["val_au_f1"] = scores["au"]["f1_mean"]
+    row["val_score"] = scores["score"]
+    return {k: round(float(v), 6) if isinstance(v, float) and math.isfinite(v) else v for k, v in row.items()}
+
+
+def append_csv(path: Path, row: dict) -> None:
+    """Append a row to the metrics CSV (header written with the first row)."""
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

@@ -1,0 +1,127 @@
+"""``ModelConfig`` (the ``model:`` section of an experiment's config) and ``build_model``.
+
+Encoders are built by name from a small registry, so a new modality is one :func:`register_encoder` call
+plus its name in ``ModelConfig.modalities``; the model, the fusion, the loop and the losses stay as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from abaw.models.audio import LogMelEncoder, SoundNetEncoder
+from abaw.models.fusion import ConcatFusion
+from abaw.models.heads import MultitaskHeads
+from abaw.models.multitask import MultitaskModel
+from abaw.models.visual import VisualEncoder
+
+
+@dataclass
+class ModelConfig:
+    """The model of an experiment. Plain types only: the YAML config system fills it.
+
+    Attributes:
+        backbone: any timm model name (the ABAW 2022 paper: an SE-ResNeXt).
+        pretrained: let timm download its pretrained weights (only when asked for; needs a model hub).
+        weights: a local weights file for the backbone (.safetensors, or .pth/.pt read with
+            ``weights_only=True``).
+        image_size: side of the faces fed to the backbone (resized inside the model when they differ).
+        temporal: "lstm" (LSTM over the window, last step) or "mean" (average pooling over the window).
+        temporal_dim: LSTM hidden size (the paper: 512).
+        audio_encoder: "soundnet" (1D convs on the raw waveform) or "logmel" (log-mel + small 2D CNN).
+        audio_dim: width of the audio embedding.
+        sample_rate: rate of ``batch["audio"]`` in Hz.
+        soundnet_width: channels of the first audio conv, doubled along the stack; the log-mel CNN uses
+            2, 4, 8 and 16 times this.
+        fusion: "concat" (concatenation + dense feature extractor).
+        fusion_dims: widths of the dense layers after fusion (the paper: 1024, 512); the last one is the
+            width D of ``embedding``.
+        dropout: dropout after each dense layer (the paper: 0.5).
+        modalities: the encoders the model holds, in fusion order: ("visual", "audio") for the teacher,
+            ("visual",) for the student.
+    """
+
+    backbone: str = "seresnext50_32x4d"
+    pretrained: bool = False
+    weights: str | None = None
+    image_size: int = 112
+    temporal: str = "lstm"
+    temporal_dim: int = 512
+    audio_encoder: str = "soundnet"
+    audio_dim: int = 512
+    sample_rate: int = 16000
+    soundnet_width: int = 16
+    fusion: str = "concat"
+    fusion_dims: tuple[int, ...] = (1024, 512)
+    dropout: float = 0.5
+    modalities: tuple[str, ...] = ("visual", "audio")
+
+
+EncoderBuilder = Callable[[ModelConfig], nn.Module]
+
+
+def _visual(config: ModelConfig) -> nn.Module:
+    return VisualEncoder(config.backbone, pretrained=config.pretrained, weights=config.weights,
+                         image_size=config.image_size, temporal=config.temporal,
+                         temporal_dim=config.temporal_dim)
+
+
+def _audio(config: ModelConfig) -> nn.Module:
+    if config.audio_encoder == "soundnet":
+        return SoundNetEncoder(config.audio_dim, width=config.soundnet_width)
+    if config.audio_encoder == "logmel":
+        channels = tuple(config.soundnet_width * k for k in (2, 4, 8, 16))
+        return LogMelEncoder(config.sample_rate, config.audio_dim, channels=channels)
+    raise ValueError(f"unknown audio encoder {config.audio_encoder!r}; choose soundnet or logmel")
+
+
+# Modality name -> builder of its encoder. An encoder has `input_key` (the batch key it reads) and `out_dim`.
+ENCODERS: dict[str, EncoderBuilder] = {"visual": _visual, "audio": _audio}
+
+FUSIONS: tuple[str, ...] = ("concat",)
+
+
+def register_encoder(name: str, builder: EncoderBuilder, *, replace: bool = False) -> EncoderBuilder:
+    """Make modality ``name`` buildable: ``builder(config)`` returns its encoder.
+
+    Args:
+        name: the modality's name, as listed in ``ModelConfig.modalities`` and as the model's output key.
+        builder: builds the encoder from the config; the encoder has ``input_key`` and ``out_dim``.
+        replace: allow replacing an existing builder.
+
+    Returns:
+        ``builder``, unchanged.
+    """
+    if name in ENCODERS and not replace:
+        raise ValueError(f"an encoder for modality {name!r} is already registered")
+    ENCODERS[name] = builder
+    return builder
+
+
+def build_model(config: ModelConfig | None = None) -> MultitaskModel:
+    """Build the multitask model a config describes.
+
+    Args:
+        config: the model section; default ``ModelConfig()``, the audio-visual teacher.
+
+    Returns:
+        A :class:`MultitaskModel` with one encoder per entry of ``config.modalities``.
+
+    Raises:
+        ValueError: an unknown modality, fusion, temporal model or audio encoder, or a repeated modality.
+    """
+    config = config or ModelConfig()
+    modalities = tuple(config.modalities)
+    if not modalities or len(set(modalities)) != len(modalities):
+        raise ValueError(f"modalities must be distinct and non-empty, got {modalities}")
+    unknown = [m for m in modalities if m not in ENCODERS]
+    if unknown:
+        raise ValueError(f"no encoder registered for modality {unknown}; known: {', '.join(ENCODERS)}")
+    if config.fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {config.fusion!r}; choose one of {', '.join(FUSIONS)}")
+    encoders = {name: ENCODERS[name](config) for name in modalities}
+    fusion = ConcatFusion({name: enc.out_dim for name, enc in encoders.items()}, tuple(config.fusion_dims),
+                          config.dropout)
+    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim))

@@ -1,0 +1,77 @@
+"""The multitask model: one encoder per modality, a fusion over them, and the task heads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor, nn
+
+# Output keys the model itself produces; a modality may not take one of these names.
+OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding")
+
+
+class MultitaskModel(nn.Module):
+    """Named modality encoders -> fusion -> embedding -> VA / EXPR / AU heads.
+
+    The audio-visual teacher and the visual-only student are the same class with different encoders: the
+    student holds no audio module at all and never reads ``batch["audio"]``. A further modality (e.g.
+    physiological signals) is one more entry in ``encoders``; nothing else changes.
+
+    Args:
+        encoders: modality name -> encoder. An encoder maps ``batch[encoder.input_key]`` to a
+            (B, encoder.out_dim) embedding.
+        fusion: maps the dict of modality embeddings to the (B, D) embedding; has ``out_dim``.
+        heads: maps the (B, D) embedding to ``va``, ``expr`` and ``au``.
+
+    Attributes:
+        encoders: ``nn.ModuleDict`` of the encoders, keyed by modality name.
+        embedding_dim: D.
+    """
+
+    def __init__(self, encoders: Mapping[str, nn.Module], fusion: nn.Module, heads: nn.Module):
+        super().__init__()
+        if not encoders:
+            raise ValueError("a model needs at least one modality encoder")
+        clash = [name for name in encoders if name in OUTPUT_KEYS]
+        if clash:
+            raise ValueError(f"modality names {clash} clash with the model's outputs {OUTPUT_KEYS}")
+        for name, encoder in encoders.items():
+            if not isinstance(getattr(encoder, "input_key", None), str) or not hasattr(encoder, "out_dim"):
+                raise TypeError(f"encoder {name!r} needs an `input_key` (str) and an `out_dim`")
+        self.encoders = nn.ModuleDict(encoders)
+        self.fusion = fusion
+        self.heads = heads
+        self.embedding_dim: int = fusion.out_dim
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modality names, in the fusion's order."""
+        return tuple(self.encoders)
+
+    @property
+    def input_keys(self) -> dict[str, str]:
+        """Modality name -> the batch key its encoder reads (so a loader can skip what no model reads)."""
+        return {name: encoder.input_key for name, encoder in self.encoders.items()}
+
+    def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Predict from a batch; keys other than the encoders' inputs (labels, masks, ...) are ignored.
+
+        Args:
+            batch: at least ``faces`` uint8 (B, T, 3, S, S), the last face the predicted frame, and for an
+                audio model ``audio`` float (B, N), the past waveform.
+
+        Returns:
+            ``va`` (B, 2) in (-1, 1); ``expr`` (B, 8) and ``au`` (B, 12) logits; ``embedding`` (B, D), the
+            fused representation used by distillation; and one (B, D_m) embedding per modality under its
+            name (``visual``, ``audio``, ...). All float32, also under autocast, so that losses such as CCC
+            are computed in full precision.
+        """
+        embeddings = {}
+        for name, encoder in self.encoders.items():
+            if encoder.input_key not in batch:
+                raise KeyError(f"the {name} encoder reads batch[{encoder.input_key!r}], which is absent "
+                               f"(batch keys: {', '.join(sorted(batch))})")
+            embeddings[name] = encoder(batch[encoder.input_key])
+        embedding = self.fusion(embeddings)
+        outputs = {**self.heads(embedding), "embedding": embedding, **embeddings}
+        return {key: value.float() for key, value in outputs.items()}

@@ -1,0 +1,41 @@
+"""Distil an audio-visual teacher into a visual-only student with soft labels (ABAW 2022 multitask-KD paper):
+CCC to the teacher's VA, CE to softmax(teacher / T), BCE to its AU probabilities, on every frame, alongside
+the student's own ground-truth losses. The teacher's BEST checkpoint is used.
+
+    accelerate launch recipes/student_kd.py --config recipes/configs/student.yaml --teacher RUN_DIR [key=value ...]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from abaw.config import load_config
+from abaw.engine import SoftLabelDistillation, fit
+from abaw.engine.checkpoint import load_weights
+from abaw.engine.data import loaders, training_data
+from abaw.engine.setup import adopt_teacher_inputs, recipe_arguments, start
+from abaw.models import build_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = recipe_arguments("student_kd.py", __doc__.splitlines()[0], argv, teacher=True)
+    config, accelerator = start(args)
+    teacher_config = load_config(Path(args.teacher) / "config.yaml")
+    teacher = load_weights(build_model(teacher_config.model), args.teacher)
+    config = adopt_teacher_inputs(config, teacher_config)
+    with_audio = "audio" in teacher_config.model.modalities  # the student ignores it; its teacher reads it
+    with accelerator.main_process_first():
+        train, val = training_data(config, with_audio=with_audio)
+    student = build_model(config.model)
+    objective = SoftLabelDistillation(teacher, config.data.tasks, config.distill.temperature,
+                                      config.distill.soft_weight, config.distill.hard_weight)
+    train_loader, val_loader = loaders(config, train.dataset, val.dataset)
+    state = fit(student, objective, train_loader, val_loader, val.manifest, config, accelerator)
+    accelerator.print(f"best validation score {state.best_score:.4f} at epoch {state.best_epoch}; "
+                      f"run folder {config.train.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

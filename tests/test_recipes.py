@@ -1,0 +1,111 @@
+"""Recipe smoke tests on a tiny synthetic set: train, resume, distil, predict, score."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from abaw.evaluate import main as eval_main
+from abaw.predict import main as predict_main
+from abaw.predictions import prediction_files, read_predictions
+from abaw.data.layout import discover
+from abaw.data.manifest import build_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "recipes" / "configs" / "tiny.yaml"
+
+
+def recipe(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.fixture(scope="module")
+def runs(synth_root, tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    common = [f"data.root={synth_root}", f"data.cache_dir={base / 'cache'}"]
+    teacher = base / "teacher"
+    assert recipe("mtl_teacher")(["--config", str(TINY), *common, f"train.out_dir={teacher}",
+                                  "train.epochs=1"]) == 0
+    first_epoch = (teacher / "metrics.csv").read_text().splitlines()
+    assert recipe("mtl_teacher")(["--config", str(TINY), *common, f"train.out_dir={teacher}",
+                                  "train.epochs=2"]) == 0
+    student = base / "student"
+    assert recipe("student_kd")(["--config", str(TINY), "--teacher", str(teacher), *common,
+                                 f"train.out_dir={student}", "model.modalities=[visual]"]) == 0
+    return {"teacher": teacher, "student": student, "first_epoch": first_epoch, "cache": base / "cache"}
+
+
+@pytest.mark.parametrize("run", ["teacher", "student"])
+def test_run_folder_holds_what_it_promises(runs, run):
+    folder = runs[run]
+    for name in ("config.yaml", "metrics.csv", "train_state.json", "best/model.safetensors", "best/metrics.json",
+                 "last/train_state.json", "last/model.safetensors", "last/optimizer.bin"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "last.partial").exists() and not (folder / "last.old").exists()
+    rows = (folder / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("epoch,")
+    state = json.loads((folder / "train_state.json").read_text())
+    best = json.loads((folder / "best/metrics.json").read_text())
+    assert state["epoch"] == 2 and best["epoch"] == state["best_epoch"]
+    assert best["score"] == pytest.approx(state["best_score"])
+
+
+def test_resume_continues_instead_of_restarting(runs):
+    rows = (runs["teacher"] / "metrics.csv").read_text().splitlines()
+    assert rows[:2] == runs["first_epoch"]  # epoch 1 kept, epoch 2 appended by the resumed run
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+
+
+def test_student_holds_no_audio_parameters(runs):
+    student = load_file(str(runs["student"] / "best/model.safetensors"))
+    teacher = load_file(str(runs["teacher"] / "best/model.safetensors"))
+    assert any("audio" in k for k in teacher)
+    assert not any("audio" in k for k in student)
+
+
+def test_predict_writes_every_frame_and_eval_scores_it(runs, synth_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ABAW_CACHE", str(runs["cache"]))
+    out = tmp_path / "pred"
+    assert predict_main([str(runs["student"]), "--data-root", str(synth_root), "--split", "val", "--out",
+                         str(out), "--num-workers", "0"]) == 0
+    manifest = build_manifest(discover(synth_root), "val")
+    files = prediction_files(out)
+    assert set(files) == set(manifest.videos.index)
+    for video, n_frames in manifest.videos["n_frames"].items():
+        table = read_predictions(files[video], frames=np.arange(1, n_frames + 1))  # every frame, faces or not
+        assert np.allclose(table[["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise",
+                                  "Other"]].sum(axis=1), 1, atol=1e-4)
+    assert (~manifest.frames["has_face"]).any()
+    assert eval_main([str(out), "--data-root", str(synth_root), "--json", str(tmp_path / "s.json")]) == 0
+    assert {"va", "expr", "au"} <= set(json.loads((tmp_path / "s.json").read_text()))
+
+
+def test_two_processes_predict_exactly_what_one_does(runs, synth_root, tmp_path):
+    """Validation and prediction gather across processes (gloo) and drop the padding duplicates: two CPU
+    processes must write the same rows as one, with values equal up to float rounding (BLAS sums a batch of
+    another shape in another order)."""
+    env = {**os.environ, "ABAW_CACHE": str(runs["cache"])}
+    outs = {}
+    for processes in (1, 2):
+        outs[processes] = tmp_path / f"p{processes}"
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                   str(ROOT / "recipes/accelerate" / ("cpu.yaml" if processes == 1 else "cpu_2proc.yaml")),
+                   "-m", "abaw.predict", str(runs["teacher"]), "--data-root", str(synth_root), "--split", "val",
+                   "--out", str(outs[processes]), "--num-workers", "0", "--batch-size", "7"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    one, two = prediction_files(outs[1]), prediction_files(outs[2])
+    assert set(one) == set(two) and one
+    for video in one:
+        a, b = read_predictions(one[video]), read_predictions(two[video])
+        assert list(a.columns) == list(b.columns) and np.array_equal(a["frame"], b["frame"])
+        np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-5, err_msg=video)
