@@ -44,7 +44,7 @@ for model in teacher visual_only student; do
     > "$RUNS/$model/val_scores.txt"
 done
 
-step "validation table (every frame of the 3 validation videos; full tables in $RUNS/*/val_scores.txt)"
+step "validation table (every frame of the validation videos; full tables in $RUNS/*/val_scores.txt)"
 python scripts/compare_scores.py "teacher (audio-visual)=$RUNS/teacher/val_scores.json" \
   "visual-only, no distillation=$RUNS/visual_only/val_scores.json" \
   "student (visual-only, distilled)=$RUNS/student/val_scores.json" | tee "$RUNS/val_table.md"

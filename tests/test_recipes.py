@@ -39,9 +39,13 @@ def runs(synth_root, tmp_path_factory):
     assert recipe("mtl_teacher")(["--config", str(TINY), *common, f"train.out_dir={teacher}",
                                   "train.epochs=2"]) == 0
     student = base / "student"
-    assert recipe("student_kd")(["--config", str(TINY), "--teacher", str(teacher), *common,
-                                 f"train.out_dir={student}", "model.modalities=[visual]"]) == 0
-    return {"teacher": teacher, "student": student, "first_epoch": first_epoch, "cache": base / "cache"}
+    student_args = ["--config", str(TINY), "--teacher", str(teacher), *common, f"train.out_dir={student}",
+                    "model.modalities=[visual]"]
+    assert recipe("student_kd")([*student_args, "train.epochs=1"]) == 0
+    student_first_epoch = (student / "metrics.csv").read_text().splitlines()
+    assert recipe("student_kd")([*student_args, "train.epochs=2"]) == 0
+    return {"teacher": teacher, "student": student, "cache": base / "cache",
+            "first_epoch": {"teacher": first_epoch, "student": student_first_epoch}}
 
 
 @pytest.mark.parametrize("run", ["teacher", "student"])
@@ -59,9 +63,10 @@ def test_run_folder_holds_what_it_promises(runs, run):
     assert best["score"] == pytest.approx(state["best_score"])
 
 
-def test_resume_continues_instead_of_restarting(runs):
-    rows = (runs["teacher"] / "metrics.csv").read_text().splitlines()
-    assert rows[:2] == runs["first_epoch"]  # epoch 1 kept, epoch 2 appended by the resumed run
+@pytest.mark.parametrize("run", ["teacher", "student"])
+def test_resume_continues_instead_of_restarting(runs, run):
+    rows = (runs[run] / "metrics.csv").read_text().splitlines()
+    assert rows[:2] == runs["first_epoch"][run]  # epoch 1 kept, epoch 2 appended by the resumed run
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
 
 
