@@ -19,7 +19,7 @@ from abaw.data.frames import read_face
 from abaw.data.layout import Layout, LayoutError
 from abaw.data.manifest import Manifest, retained_face_frames
 from abaw.data.video import VideoError, fps_from_name, probe
-from abaw.tasks import AU_IGNORE, EXPR_IGNORE, FACE_CROP_SIZE, VA_IGNORE
+from abaw.tasks import AU_IGNORE, EXPR_IGNORE, FACE_CROP_SIZE, VA_IGNORE, frame_image_name
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class ClipDataset(Dataset):
         shown = retained_face_frames(self.window_frames(row), self._crops[v], self.spec.retention)
         folder = self._folders[v]
         faces = torch.stack([
-            read_face(folder / f"{f:05d}.jpg" if f > 0 and folder is not None else None, self.spec.image_size)
+            read_face(folder / frame_image_name(f) if f > 0 and folder is not None else None, self.spec.image_size)
             for f in shown
         ])
         if self.transform is not None:

@@ -29,6 +29,8 @@ from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, 
 
 log = logging.getLogger(__name__)
 
+LOG_EVERY = 10  # steps between progress-bar loss updates
+
 
 def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataLoader, val_manifest: Manifest,
         config: ExperimentConfig, accelerator: Accelerator) -> TrainState:
@@ -83,34 +85,45 @@ def train_epoch(model: nn.Module, objective, loader: DataLoader, optimizer, conf
     """One pass over the epoch's clips; returns the mean of each loss part."""
     model.train()
     loader.set_epoch(epoch)
-    sums: dict[str, float] = {}
+    # Loss parts are summed on the device and read every LOG_EVERY steps (progress bar, NaN check) and at
+    # the end: a float() or an isfinite() per step would make every step wait for the GPU.
+    sums: dict[str, torch.Tensor] = {}
     steps = 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not accelerator.is_local_main_process,
                leave=False)
     for batch in bar:
         with accelerator.autocast():
             result = objective(model, batch)
-        loss = result["loss"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"epoch {epoch + 1}, step {steps + 1}: loss is {loss.item()}; parts: "
-                                     f"{ {k: float(v) for k, v in result.items() if k not in ('outputs',)} }")
-        accelerator.backward(loss)
+        accelerator.backward(result["loss"])
         if config.train.grad_clip > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         for key, value in result.items():
             if key != "outputs":
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                sums[key] = sums.get(key, 0.0) + value.detach().double()
         steps += 1
-        bar.set_postfix(loss=f"{sums['loss'] / steps:.4f}")
+        if steps % LOG_EVERY == 0:
+            _check_finite(sums, epoch, steps)
+            bar.set_postfix(loss=f"{float(sums['loss']) / steps:.4f}")
         if config.train.max_steps and steps >= config.train.max_steps:
             break
+    _check_finite(sums, epoch, steps)
     # Every process reports the mean over all processes' steps.
-    totals = accelerator.reduce(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)] + [steps],
-                                             device=accelerator.device, dtype=torch.float64), reduction="sum")
+    keys = sorted(sums)
+    local = torch.stack([sums[k].to(accelerator.device) for k in keys]
+                        + [torch.tensor(float(steps), device=accelerator.device, dtype=torch.float64)])
+    totals = accelerator.reduce(local, reduction="sum")
     totals = totals.tolist()
-    return {k: totals[i] / max(totals[-1], 1) for i, k in enumerate(sorted(sums))}
+    return {k: totals[i] / max(totals[-1], 1) for i, k in enumerate(keys)}
+
+
+def _check_finite(sums: dict[str, torch.Tensor], epoch: int, steps: int) -> None:
+    """A NaN or infinite loss carries into the running sums; stop before any checkpoint takes it in."""
+    if sums and not torch.isfinite(sums["loss"]):
+        parts = {k: float(v) for k, v in sums.items()}
+        raise FloatingPointError(f"epoch {epoch + 1}: a loss became NaN or infinite by step {steps}; summed "
+                                 f"parts: {parts}")
 
 
 @torch.no_grad()
