@@ -42,6 +42,18 @@ class DataConfig:
             same variety for a fraction of the compute.
         val_stride: validate on every k-th frame of each video (1 = all; scores are pooled either way).
         augment: flip, affine and photometric jitter of training windows (``abaw.data.transforms``).
+        task_sets: empty: every training batch mixes frames of all tasks, each task's loss over the frames
+            that carry its label. Otherwise Algorithm 1 of the ABAW 2022 paper: each batch is drawn from ONE
+            of these sets in turn: "va", "expr", "au" (the uni-task frames labelled for that task) and "mtl"
+            (the MTL set's static images, all three tasks labelled).
+        task_set_shares: each set's share of an epoch's batches (default: equal, i.e. strictly in turn).
+        other_labels: with task sets, also use the labels of other tasks that a frame happens to carry
+            (False, the paper: a set's batch is supervised on its own task and distilled on the others).
+        mtl_window: how MTL images are shown to the temporal model: "still" (the image repeated over the
+            window: s-Aff-Wild2 ships the static frames without the frames around them) or "video" (the
+            past window from the video's crops, when the crop folder holds the whole video).
+        validation: "tasks" (the uni-task validation videos, every frame) or "mtl" (the MTL validation file:
+            the MTL challenge's score).
     """
 
     root: str = "data/synth"
@@ -56,6 +68,11 @@ class DataConfig:
     train_clips: int = 0
     val_stride: int = 1
     augment: bool = True
+    task_sets: tuple[str, ...] = ()
+    task_set_shares: tuple[float, ...] = ()
+    other_labels: bool = False
+    mtl_window: str = "still"
+    validation: str = "tasks"
 
 
 @dataclass
@@ -72,6 +89,8 @@ class TrainConfig:
         seed: seed of weights, sampling and augmentation.
         max_steps: stop each epoch after this many steps (0 = no limit; for smoke tests).
         grad_clip: clip the gradient norm to this (0 = no clipping).
+        schedule: "constant" learning rate, or "cosine" decay to 0 over all epochs' steps.
+        warmup_epochs: linear warm-up from 0 over this many epochs (fractions allowed), for either schedule.
     """
 
     out_dir: str = "runs/teacher"
@@ -83,24 +102,54 @@ class TrainConfig:
     seed: int = 0
     max_steps: int = 0
     grad_clip: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    """The weights of the multitask objective, eq. 12 (teacher) and eq. 13 (student) of the ABAW 2022 paper.
+
+    For each task t on a batch, with L^S the supervised loss, L^D the distillation loss to the teacher and
+    gamma_t the task's dynamic weight::
+
+        frames labelled for t:      gamma_t * (alpha * L_t^S + kd * L_t^D)
+        frames without t's label:   beta * gamma_t * L_t^D
+        plus L^T, the task-set classification loss of the discriminator, whose gradient reaches the shared
+        embedding reversed and scaled by delta (the gradient-reversal layer).
+
+    Without a teacher the L^D terms vanish. A weight of 0 switches its term off.
+
+    Attributes:
+        alpha: weight of the supervised losses (the paper: 1 for the teacher, 10 for the student).
+        kd: weight of distillation on frames that carry the task's label (eq. 13: 1).
+        beta: weight of distillation on frames without the task's label, the cross-task term (0.9).
+        delta: the gradient-reversal coefficient; 0 = no task discriminator. Needs ``data.task_sets``.
+        delta_schedule: "fixed", or "ramp": 0 -> delta linearly over the whole training.
+        gamma_rate: gamma_t = exp(gamma_rate * n_t), n_t = epochs since task t's validation score last
+            improved (the paper: 0.5); 0 = fixed weights.
+    """
+
+    alpha: float = 1.0
+    kd: float = 1.0
+    beta: float = 1.0
+    delta: float = 0.0
+    delta_schedule: str = "fixed"
+    gamma_rate: float = 0.0
 
 
 @dataclass
 class DistillConfig:
     """Soft-label distillation from a teacher run (ABAW 2022 paper): CCC to the teacher's VA, CE to
-    softmax(teacher / T), BCE to sigmoid(teacher AU), on every frame, labelled or not.
+    softmax(teacher / T), BCE to sigmoid(teacher AU). Weighted by ``loss.kd`` and ``loss.beta``.
 
     Attributes:
         teacher: the teacher's run folder (its BEST checkpoint is used).
         temperature: T of the tempered expression distribution (the paper: 2.5).
-        soft_weight: weight of the distillation losses.
-        hard_weight: weight of the student's own ground-truth losses.
     """
 
     teacher: str | None = None
     temperature: float = 2.5
-    soft_weight: float = 1.0
-    hard_weight: float = 1.0
 
 
 @dataclass
@@ -111,14 +160,17 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Defaults, then the YAML file, then ``section.key=value`` overrides (values parsed as YAML).
+    """Defaults, then the YAML file, then ``section.key=value`` overrides (values parsed as YAML), then the
+    checks across sections and the fields derived from others (:func:`resolve`).
 
     Raises:
-        ConfigError: unknown section or key, wrong type, malformed override; the message names where.
+        ConfigError: unknown section or key, wrong type, malformed override, values that do not fit together;
+            the message names where.
     """
     config = ExperimentConfig()
     if path is not None:
@@ -142,7 +194,40 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         for part in reversed(key.strip().split(".")):
             nested = {part: nested}
         config = merge(config, nested, f"override {override!r}")
-    return config
+    return resolve(config)
+
+
+TASK_SETS = ("va", "expr", "au", "mtl")
+CHOICES = {("data", "mtl_window"): ("still", "video"), ("data", "validation"): ("tasks", "mtl"),
+           ("data", "retention"): ("last", "black"),
+           ("loss", "delta_schedule"): ("fixed", "ramp")}
+
+
+def resolve(config: ExperimentConfig) -> ExperimentConfig:
+    """Check what one section says against another, and fill ``model.task_sets`` (the discriminator's
+    classes) from ``data.task_sets`` and ``loss.delta``."""
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(config, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{section}.{key} is {value!r}; choose one of {', '.join(allowed)}")
+    data, loss = config.data, config.loss
+    unknown = [s for s in data.task_sets if s not in TASK_SETS]
+    if unknown or len(set(data.task_sets)) != len(data.task_sets):
+        raise ConfigError(f"data.task_sets {list(data.task_sets)}: each of {', '.join(TASK_SETS)} at most once")
+    missing = [s for s in data.task_sets if s != "mtl" and s not in data.tasks]
+    if missing:
+        raise ConfigError(f"data.task_sets names {missing}, which data.tasks {list(data.tasks)} leaves out")
+    if data.task_set_shares and (len(data.task_set_shares) != len(data.task_sets)
+                                 or min(data.task_set_shares) <= 0):
+        raise ConfigError(f"data.task_set_shares {list(data.task_set_shares)}: one positive share per task set "
+                          f"{list(data.task_sets)}")
+    if loss.delta > 0 and len(data.task_sets) < 2:
+        raise ConfigError(f"loss.delta={loss.delta} trains a task discriminator, which needs at least two "
+                          f"data.task_sets to tell apart (e.g. data.task_sets=[va,expr,au,mtl])")
+    if data.validation == "mtl" and tuple(data.tasks) != ("va", "expr", "au"):
+        raise ConfigError("data.validation=mtl scores the MTL challenge, which needs data.tasks=[va,expr,au]")
+    task_sets = len(data.task_sets) if loss.delta > 0 else 0
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, task_sets=task_sets))
 
 
 def merge(instance: Any, data: dict[str, Any], where: str) -> Any:

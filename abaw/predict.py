@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         layout = discover(args.data_root, annotations=args.annotations)
         manifest = (build_mtl_manifest(layout, args.split, config.data.retention) if args.mtl
                     else build_manifest(layout, args.split, config.data.tasks, config.data.retention))
-        dataset = ClipDataset(manifest, layout, clip_spec(config), audio=audio_store(config))
+        dataset = ClipDataset(manifest, layout, clip_spec(config, mtl=args.mtl), audio=audio_store(config))
     except (ConfigError, LayoutError, AnnotationError, FileNotFoundError) as error:
         print(f"abaw-predict: {error}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from abaw.engine import Supervised, fit
+from abaw.engine import MultitaskObjective, fit
 from abaw.engine.data import loaders, training_data
 from abaw.engine.setup import recipe_arguments, start
 from abaw.models import build_model
@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         train, val = training_data(config)
     model = build_model(config.model)
     train_loader, val_loader = loaders(config, train.dataset, val.dataset)
-    state = fit(model, Supervised(config.data.tasks), train_loader, val_loader, val.manifest, config, accelerator)
+    objective = MultitaskObjective(config.data.tasks, config.loss)  # eq. 12: supervised + task discriminator
+    state = fit(model, objective, train_loader, val_loader, val.manifest, config, accelerator)
     accelerator.print(f"best validation score {state.best_score:.4f} at epoch {state.best_epoch}; "
                       f"run folder {config.train.out_dir}")
     return 0

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from abaw.config import load_config
-from abaw.engine import SoftLabelDistillation, fit
+from abaw.engine import MultitaskObjective, fit
 from abaw.engine.checkpoint import load_weights
 from abaw.engine.data import loaders, training_data
 from abaw.engine.setup import adopt_teacher_inputs, recipe_arguments, start
@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     with accelerator.main_process_first():
         train, val = training_data(config, with_audio=with_audio)
     student = build_model(config.model)
-    objective = SoftLabelDistillation(teacher, config.data.tasks, config.distill.temperature,
-                                      config.distill.soft_weight, config.distill.hard_weight)
+    objective = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature)  # eq. 13
     train_loader, val_loader = loaders(config, train.dataset, val.dataset)
     state = fit(student, objective, train_loader, val_loader, val.manifest, config, accelerator)
     accelerator.print(f"best validation score {state.best_score:.4f} at epoch {state.best_epoch}; "

@@ -33,6 +33,7 @@ class ClipSpec:
         sample_rate: audio sample rate after resampling.
         retention: "last" (a face-less frame shows the last earlier crop) or "black".
         image_size: side of the face crops fed to the model.
+        still: every face of the window is the target frame's (a static image, e.g. of the MTL set).
     """
 
     frames: int = 6
@@ -41,11 +42,12 @@ class ClipSpec:
     sample_rate: int = 16000
     retention: str = "last"
     image_size: int = FACE_CROP_SIZE
+    still: bool = False
 
     def window_offsets(self, fps: float) -> np.ndarray:
         """How many frames before the target each face of the window lies, oldest first (last one 0)."""
-        if self.frames == 1:
-            return np.zeros(1, dtype=np.int64)
+        if self.frames == 1 or self.still:
+            return np.zeros(self.frames, dtype=np.int64)
         return np.round(np.linspace(self.seconds, 0.0, self.frames) * fps).astype(np.int64)
 
 

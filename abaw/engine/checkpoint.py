@@ -26,13 +26,24 @@ WEIGHTS = "model.safetensors"
 
 @dataclass
 class TrainState:
-    """Where training stands: the next epoch to run, the best score so far and when it was reached."""
+    """Where training stands: the next epoch to run, the best score so far and when it was reached, and per
+    task its best validation score and the epochs since it improved (for the dynamic task weights)."""
 
     epoch: int = 0
     best_score: float = float("-inf")
     best_epoch: int = -1
     epochs_without_improvement: int = 0
     history: list[dict] = field(default_factory=list)
+    task_best: dict[str, float] = field(default_factory=dict)
+    task_stale: dict[str, int] = field(default_factory=dict)
+
+    def update_tasks(self, task_scores: dict[str, float]) -> None:
+        """Count, per task, the epochs since its validation score last improved (a first score improves)."""
+        for task, score in task_scores.items():
+            if score > self.task_best.get(task, float("-inf")):
+                self.task_best[task], self.task_stale[task] = score, 0
+            else:
+                self.task_stale[task] = self.task_stale.get(task, 0) + 1
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -14,7 +14,8 @@ from abaw.config import ExperimentConfig
 from abaw.data.audio import AudioStore
 from abaw.data.clips import ClipDataset, ClipSpec
 from abaw.data.layout import Layout, discover
-from abaw.data.manifest import Manifest, build_manifest
+from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.data.task_sets import TaskSetBatchSampler, TaskSets
 from abaw.data.transforms import WindowAugmentation
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,17 @@ class SplitData:
     dataset: ClipDataset
 
 
-def clip_spec(config: ExperimentConfig, with_audio: bool | None = None) -> ClipSpec:
+def clip_spec(config: ExperimentConfig, with_audio: bool | None = None, mtl: bool = False) -> ClipSpec:
     """The clips a model of this config reads; no audio for a model without an audio modality unless
-    ``with_audio`` says so (a visual-only student's batches carry audio for its audio-visual teacher)."""
+    ``with_audio`` says so (a visual-only student's batches carry audio for its audio-visual teacher).
+    ``mtl``: clips of the MTL set's static images, still windows unless ``data.mtl_window`` is "video"."""
     data = config.data
     if with_audio is None:
         with_audio = "audio" in config.model.modalities
     return ClipSpec(frames=data.window_frames, seconds=data.window_seconds,
                     audio_seconds=data.audio_seconds if with_audio else 0.0, sample_rate=config.model.sample_rate,
-                    retention=data.retention, image_size=config.model.image_size)
+                    retention=data.retention, image_size=config.model.image_size,
+                    still=mtl and data.mtl_window == "still")
 
 
 def audio_store(config: ExperimentConfig) -> AudioStore:
@@ -66,8 +69,41 @@ def build_split(config: ExperimentConfig, layout: Layout, split: str, stride: in
     return SplitData(manifest, dataset)
 
 
-def warm_audio_cache(dataset: ClipDataset) -> None:
+def build_mtl_split(config: ExperimentConfig, layout: Layout, split: str, audio: AudioStore | None = None,
+                    with_audio: bool | None = None) -> SplitData:
+    """The MTL set's static images of a split as clips (all of them: every row carries some label)."""
+    manifest = build_mtl_manifest(layout, split, config.data.retention)
+    augment = WindowAugmentation(config.data.window_frames) if split == "train" and config.data.augment else None
+    dataset = ClipDataset(manifest, layout, clip_spec(config, with_audio, mtl=True), audio=audio, transform=augment)
+    return SplitData(manifest, dataset)
+
+
+def task_set_data(config: ExperimentConfig, layout: Layout, uni: SplitData, audio: AudioStore | None,
+                  with_audio: bool | None) -> TaskSets:
+    """The training task sets of ``data.task_sets``: uni-task frames labelled for each task, and the MTL set."""
+    names, datasets, positions = [], [], []
+    masks = uni.manifest.masks()
+    for name in config.data.task_sets:
+        if name == "mtl":
+            mtl = build_mtl_split(config, layout, "train", audio, with_audio)
+            datasets.append(mtl.dataset)
+            positions.append(np.arange(len(mtl.dataset)))
+        else:
+            labelled = masks[name].reshape(len(uni.manifest), -1).any(axis=1)
+            datasets.append(uni.dataset)
+            positions.append(np.flatnonzero(labelled[uni.dataset.rows]))
+        names.append(name)
+    sets = TaskSets(names, datasets, positions, other_labels=config.data.other_labels)
+    log.info("task sets: %s", ", ".join(f"{n} {k} clips" for n, k in zip(names, sets.sizes())))
+    return sets
+
+
+def warm_audio_cache(dataset: ClipDataset | TaskSets) -> None:
     """Decode every video's audio once, before workers start (each would otherwise decode it again)."""
+    if isinstance(dataset, TaskSets):
+        for part in {id(d): d for d in dataset.datasets}.values():
+            warm_audio_cache(part)
+        return
     if dataset.audio is None:
         return
     files = sorted({f for f in dataset.video_files() if f is not None})
@@ -76,11 +112,20 @@ def warm_audio_cache(dataset: ClipDataset) -> None:
 
 
 def training_data(config: ExperimentConfig, with_audio: bool | None = None) -> tuple[SplitData, SplitData]:
-    """Train and validation splits of an experiment, the audio cache warmed once."""
+    """Train and validation splits of an experiment, the audio cache warmed once.
+
+    Training clips are the labelled uni-task frames, or with ``data.task_sets`` a :class:`TaskSets` over them
+    and the MTL set; validation is the uni-task validation videos, or the MTL validation file.
+    """
     layout = discover(config.data.root, annotations=config.data.annotations)
     audio = audio_store(config)
     train = build_split(config, layout, "train", audio=audio, with_audio=with_audio)
-    val = build_split(config, layout, "val", stride=config.data.val_stride, audio=audio, with_audio=with_audio)
+    if config.data.task_sets:
+        train = SplitData(train.manifest, task_set_data(config, layout, train, audio, with_audio))
+    if config.data.validation == "mtl":
+        val = build_mtl_split(config, layout, "val", audio=audio, with_audio=with_audio)
+    else:
+        val = build_split(config, layout, "val", stride=config.data.val_stride, audio=audio, with_audio=with_audio)
     warm_audio_cache(train.dataset)
     warm_audio_cache(val.dataset)
     return train, val
@@ -110,13 +155,25 @@ class EpochSampler(Sampler[int]):
         return iter(order.tolist())
 
 
-def loaders(config: ExperimentConfig, train: ClipDataset, val: ClipDataset) -> tuple[DataLoader, DataLoader]:
-    """Training and validation loaders (pinned memory on CUDA)."""
+def loaders(config: ExperimentConfig, train: ClipDataset | TaskSets,
+            val: ClipDataset) -> tuple[DataLoader, DataLoader]:
+    """Training and validation loaders (pinned memory on CUDA).
+
+    An epoch is ``data.train_clips`` clips (0: every training clip once), drawn afresh each epoch; with task
+    sets, that many clips in whole batches, each from one set (:class:`TaskSetBatchSampler`).
+    """
     workers = config.data.num_workers
-    common = {"batch_size": config.train.batch_size, "num_workers": workers, "pin_memory": torch.cuda.is_available()}
+    batch_size = config.train.batch_size
+    common = {"num_workers": workers, "pin_memory": torch.cuda.is_available()}
     # Training workers start afresh each epoch: their generators are then seeded from the main process's,
     # which a checkpoint restores, so a resumed run augments as an uninterrupted one would.
-    train_loader = DataLoader(train, sampler=EpochSampler(len(train), config.data.train_clips, config.train.seed),
-                              drop_last=len(train) > config.train.batch_size, **common)
-    val_loader = DataLoader(val, shuffle=False, persistent_workers=workers > 0, **common)
+    if isinstance(train, TaskSets):
+        clips = config.data.train_clips or len(train)
+        sampler = TaskSetBatchSampler(train.sizes(), batch_size, steps=max(1, clips // batch_size),
+                                      shares=config.data.task_set_shares, seed=config.train.seed)
+        train_loader = DataLoader(train, batch_sampler=sampler, **common)
+    else:
+        train_loader = DataLoader(train, sampler=EpochSampler(len(train), config.data.train_clips, config.train.seed),
+                                  batch_size=batch_size, drop_last=len(train) > batch_size, **common)
+    val_loader = DataLoader(val, batch_size=batch_size, shuffle=False, persistent_workers=workers > 0, **common)
     return train_loader, val_loader

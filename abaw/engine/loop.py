@@ -23,9 +23,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from abaw import metrics
-from abaw.config import ExperimentConfig, save_config
+from abaw.config import ConfigError, ExperimentConfig, TrainConfig, save_config
 from abaw.data.manifest import Manifest
 from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last, write_json
+from abaw.engine.objectives import task_weights
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,10 @@ def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataL
     if accelerator.is_main_process:
         save_config(config, run_dir / "config.yaml")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
-    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
+    # Defined in single-process steps, before prepare: the prepared scheduler steps once per process each step.
+    scheduler = lr_schedule(optimizer, config.train, steps_per_epoch=len(train_loader))
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler)
     objective.to(accelerator.device)
 
     state = TrainState()
@@ -58,12 +62,17 @@ def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataL
         if config.train.early_stop and state.epochs_without_improvement >= config.train.early_stop:
             break
         started = time.perf_counter()
-        losses = train_epoch(model, objective, train_loader, optimizer, config, accelerator, epoch)
+        objective.task_weights = task_weights({t: state.task_stale.get(t, 0) for t in tasks},
+                                              config.loss.gamma_rate)
+        losses = train_epoch(model, objective, train_loader, optimizer, scheduler, config, accelerator, epoch)
         scores = validate(model, val_loader, val_manifest, tasks, accelerator)
         row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in losses.items()},
                **flatten(scores), "seconds": round(time.perf_counter() - started, 2)}
+        if config.loss.gamma_rate:
+            row |= {f"gamma_{t}": round(w, 4) for t, w in objective.task_weights.items()}
         state.history.append(row)
         state.epoch = epoch + 1
+        state.update_tasks(task_scores(scores))
         if scores["score"] > state.best_score:
             state.best_score, state.best_epoch, state.epochs_without_improvement = scores["score"], epoch + 1, 0
             if accelerator.is_main_process:
@@ -80,7 +89,31 @@ def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataL
     return state
 
 
-def train_epoch(model: nn.Module, objective, loader: DataLoader, optimizer, config: ExperimentConfig,
+def lr_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig,
+                steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``train.warmup_epochs``, then a constant rate or a cosine decay to 0 at the last step.
+
+    Stepped once per optimizer step; with ``train.max_steps`` an epoch is at most that many steps.
+    """
+    if train.schedule not in ("constant", "cosine"):
+        raise ConfigError(f"train.schedule is {train.schedule!r}; expected 'constant' or 'cosine'")
+    if train.max_steps:
+        steps_per_epoch = min(steps_per_epoch, train.max_steps)
+    total = max(1, steps_per_epoch * train.epochs)
+    warmup = round(train.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if train.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_epoch(model: nn.Module, objective, loader: DataLoader, optimizer, scheduler, config: ExperimentConfig,
                 accelerator: Accelerator, epoch: int) -> dict[str, float]:
     """One pass over the epoch's clips; returns the mean of each loss part."""
     model.train()
@@ -89,15 +122,18 @@ def train_epoch(model: nn.Module, objective, loader: DataLoader, optimizer, conf
     # the end: a float() or an isfinite() per step would make every step wait for the GPU.
     sums: dict[str, torch.Tensor] = {}
     steps = 0
+    steps_per_epoch = min(len(loader), config.train.max_steps or len(loader))
     bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not accelerator.is_local_main_process,
                leave=False)
     for batch in bar:
+        objective.progress = (epoch * steps_per_epoch + steps) / max(1, config.train.epochs * steps_per_epoch)
         with accelerator.autocast():
             result = objective(model, batch)
         accelerator.backward(result["loss"])
         if config.train.grad_clip > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.train.grad_clip)
         optimizer.step()
+        scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         for key, value in result.items():
             if key != "outputs":
@@ -175,6 +211,12 @@ def score_outputs(outputs: dict[str, np.ndarray], manifest: Manifest, tasks: tup
     scores["score"] = (scores.get("va", {}).get("score", 0.0) + scores.get("expr", {}).get("f1_macro", 0.0)
                        + scores.get("au", {}).get("f1_mean", 0.0))
     return scores
+
+
+def task_scores(scores: dict) -> dict[str, float]:
+    """Each task's validation score: VA mean CCC, EXPR macro F1, AU mean F1."""
+    keys = {"va": "score", "expr": "f1_macro", "au": "f1_mean"}
+    return {task: float(scores[task][key]) for task, key in keys.items() if task in scores}
 
 
 def flatten(scores: dict) -> dict[str, float]:

@@ -1,54 +1,101 @@
 """What a training step optimises. The loop calls ``objective(model, batch)`` and gets ``{"loss", "outputs",
-...parts}`` back, so plain training and distillation share one loop (as timm's ``task/`` objects do)."""
+...parts}`` back, so the teacher, a visual-only model and the student share one loop (as timm's ``task/``
+objects do). Between steps the loop tells the objective how far training has got (``progress``, for the
+reversal ramp) and, each epoch, the task weights gamma (:func:`task_weights`).
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from abaw.config import LossConfig
 from abaw.distill.soft_labels import soft_label_losses
 from abaw.losses import task_losses
 
 
-class Supervised:
-    """The sum of the masked task losses: the teacher, or a visual-only model trained without distillation."""
-
-    def __init__(self, tasks: tuple[str, ...]):
-        self.tasks = tasks
-
-    def to(self, device: torch.device) -> Supervised:
-        return self
-
-    def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        outputs = model(batch)
-        parts = task_losses(outputs, batch, self.tasks)
-        return {"loss": sum(parts.values()), "outputs": outputs, **parts}
+def labelled_rows(batch: dict[str, torch.Tensor], task: str) -> torch.Tensor:
+    """(B,) bool: the frames of the batch that carry a label of ``task`` (any of its dimensions)."""
+    mask = batch[f"{task}_mask"]
+    return mask if mask.ndim == 1 else mask.any(dim=1)
 
 
-class SoftLabelDistillation:
-    """The student's own task losses plus soft-label losses to a frozen teacher, on every frame.
+class MultitaskObjective:
+    """Eq. 12 (no teacher) and eq. 13 (with a teacher) of the ABAW 2022 multitask-KD paper, on any batch.
 
-    The teacher stays in eval mode, without gradients, out of the optimizer and out of DDP: it is held here,
-    not handed to ``accelerator.prepare``.
+    For each task t, with gamma_t its weight (:func:`task_weights`)::
+
+        frames labelled for t:      gamma_t * (alpha * L_t^S + kd * L_t^D)
+        frames without t's label:   beta * gamma_t * L_t^D
+        + L^T  (cross-entropy of the discriminator's task-set logits against ``batch["task_set"]``)
+
+    On a batch of one task set (Algorithm 1) every frame is labelled for the set's task i and for no other,
+    so this is exactly gamma_i (alpha L_i^S + L_i^D) + sum_j beta gamma_j L_j^D + L^T; on a mixed batch the
+    same rule applies frame by frame. The discriminator sits behind a gradient-reversal layer whose coefficient
+    is delta: the shared embedding receives -delta times the gradient of L^T (eq. 13's delta L^T, reversed),
+    while the discriminator itself learns from L^T at full weight and is ready when a ramp brings delta up.
+    On MTL batches every task is labelled; the paper writes the plain sum of the supervised losses there,
+    which this is up to the weights alpha and gamma.
+
+    The teacher, if any, stays in eval mode, without gradients, out of the optimizer and out of DDP: it is
+    held here, not handed to ``accelerator.prepare``.
+
+    Args:
+        tasks: the tasks trained.
+        loss: the weights.
+        teacher: the frozen teacher for L^D (None: eq. 12).
+        temperature: T of the tempered expression distribution in L^D.
+
+    Attributes:
+        progress: fraction of training done, in [0, 1]; set by the loop before each step.
+        task_weights: gamma per task; set by the loop each epoch.
     """
 
-    def __init__(self, teacher: nn.Module, tasks: tuple[str, ...], temperature: float, soft_weight: float = 1.0,
-                 hard_weight: float = 1.0):
-        self.teacher = teacher.eval().requires_grad_(False)
+    def __init__(self, tasks: tuple[str, ...], loss: LossConfig, teacher: nn.Module | None = None,
+                 temperature: float = 2.5):
         self.tasks = tasks
+        self.loss = loss
+        self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
         self.temperature = temperature
-        self.soft_weight = soft_weight
-        self.hard_weight = hard_weight
+        self.progress = 0.0
+        self.task_weights = {task: 1.0 for task in tasks}
 
-    def to(self, device: torch.device) -> SoftLabelDistillation:
-        self.teacher.to(device)
+    def to(self, device: torch.device) -> MultitaskObjective:
+        if self.teacher is not None:
+            self.teacher.to(device)
         return self
 
+    def grl_coefficient(self) -> float:
+        """delta now: fixed, or ramped linearly from 0 over training."""
+        ramp = self.progress if self.loss.delta_schedule == "ramp" else 1.0
+        return self.loss.delta * ramp
+
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            teacher = self.teacher(batch)
-        outputs = model(batch)
-        hard = task_losses(outputs, batch, self.tasks)
-        soft = soft_label_losses(outputs, teacher, self.temperature, self.tasks)
-        loss = self.hard_weight * sum(hard.values()) + self.soft_weight * sum(soft.values())
-        return {"loss": loss, "outputs": outputs, **hard, **{f"kd_{t}": v for t, v in soft.items()}}
+        outputs = model(batch, grl_coefficient=self.grl_coefficient())
+        parts = task_losses(outputs, batch, self.tasks)
+        total = sum(self.loss.alpha * self.task_weights[t] * parts[t] for t in self.tasks)
+        if self.teacher is not None:
+            with torch.no_grad():
+                teacher = self.teacher(batch)
+            for task in self.tasks:
+                labelled = labelled_rows(batch, task)
+                own = soft_label_losses(outputs, teacher, self.temperature, (task,), rows=labelled)[task]
+                other = soft_label_losses(outputs, teacher, self.temperature, (task,), rows=~labelled)[task]
+                parts[f"kd_{task}"], parts[f"kd_other_{task}"] = own, other
+                total = total + self.task_weights[task] * (self.loss.kd * own + self.loss.beta * other)
+        if "task_logits" in outputs:
+            if "task_set" not in batch:
+                raise KeyError("the model has a task discriminator but the batch carries no task_set: "
+                               "train with data.task_sets")
+            parts["task"] = F.cross_entropy(outputs["task_logits"], batch["task_set"].long())
+            total = total + parts["task"]
+        return {"loss": total, "outputs": outputs, **parts}
+
+
+def task_weights(stale_epochs: dict[str, int], rate: float) -> dict[str, float]:
+    """gamma_t = exp(rate * n_t), n_t the epochs since task t's validation score last improved (Deng et al.,
+    as used by the ABAW 2022 paper with rate 0.5): a task that stalls gets a growing share of the loss."""
+    return {task: math.exp(rate * n) for task, n in stale_epochs.items()}

@@ -13,6 +13,7 @@ from torch import nn
 
 from abaw.models.audio import LogMelEncoder, SoundNetEncoder
 from abaw.models.fusion import ConcatFusion
+from abaw.models.grl import TaskDiscriminator
 from abaw.models.heads import MultitaskHeads
 from abaw.models.multitask import MultitaskModel
 from abaw.models.visual import VisualEncoder
@@ -41,6 +42,9 @@ class ModelConfig:
         dropout: dropout after each dense layer (the paper: 0.5).
         modalities: the encoders the model holds, in fusion order: ("visual", "audio") for the teacher,
             ("visual",) for the student.
+        task_sets: classes of the task discriminator (0: none). Filled in from ``data.task_sets`` when
+            ``loss.delta`` > 0; not set by hand.
+        discriminator_dims: hidden widths of the task discriminator (the paper: 64, 32).
     """
 
     backbone: str = "seresnext50_32x4d"
@@ -57,6 +61,8 @@ class ModelConfig:
     fusion_dims: tuple[int, ...] = (1024, 512)
     dropout: float = 0.5
     modalities: tuple[str, ...] = ("visual", "audio")
+    task_sets: int = 0
+    discriminator_dims: tuple[int, ...] = (64, 32)
 
 
 EncoderBuilder = Callable[[ModelConfig], nn.Module]
@@ -124,4 +130,6 @@ def build_model(config: ModelConfig | None = None) -> MultitaskModel:
     encoders = {name: ENCODERS[name](config) for name in modalities}
     fusion = ConcatFusion({name: enc.out_dim for name, enc in encoders.items()}, tuple(config.fusion_dims),
                           config.dropout)
-    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim))
+    discriminator = (TaskDiscriminator(fusion.out_dim, config.task_sets, config.discriminator_dims)
+                     if config.task_sets else None)
+    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim), discriminator)

@@ -1,4 +1,5 @@
-"""The multitask model: one encoder per modality, a fusion over them, and the task heads."""
+"""The multitask model: one encoder per modality, a fusion over them, the task heads and, for task-wise
+training, a task discriminator behind a gradient-reversal layer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 
 # Output keys the model itself produces; a modality may not take one of these names.
-OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding")
+OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding", "task_logits")
 
 
 class MultitaskModel(nn.Module):
@@ -22,13 +23,16 @@ class MultitaskModel(nn.Module):
             (B, encoder.out_dim) embedding.
         fusion: maps the dict of modality embeddings to the (B, D) embedding; has ``out_dim``.
         heads: maps the (B, D) embedding to ``va``, ``expr`` and ``au``.
+        discriminator: optional; maps the (B, D) embedding and the reversal coefficient to task-set logits
+            (:class:`abaw.models.grl.TaskDiscriminator`).
 
     Attributes:
         encoders: ``nn.ModuleDict`` of the encoders, keyed by modality name.
         embedding_dim: D.
     """
 
-    def __init__(self, encoders: Mapping[str, nn.Module], fusion: nn.Module, heads: nn.Module):
+    def __init__(self, encoders: Mapping[str, nn.Module], fusion: nn.Module, heads: nn.Module,
+                 discriminator: nn.Module | None = None):
         super().__init__()
         if not encoders:
             raise ValueError("a model needs at least one modality encoder")
@@ -41,6 +45,7 @@ class MultitaskModel(nn.Module):
         self.encoders = nn.ModuleDict(encoders)
         self.fusion = fusion
         self.heads = heads
+        self.discriminator = discriminator
         self.embedding_dim: int = fusion.out_dim
 
     @property
@@ -53,18 +58,19 @@ class MultitaskModel(nn.Module):
         """Modality name -> the batch key its encoder reads (so a loader can skip what no model reads)."""
         return {name: encoder.input_key for name, encoder in self.encoders.items()}
 
-    def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, batch: Mapping[str, Tensor], grl_coefficient: float = 1.0) -> dict[str, Tensor]:
         """Predict from a batch; keys other than the encoders' inputs (labels, masks, ...) are ignored.
 
         Args:
             batch: at least ``faces`` uint8 (B, T, 3, S, S), the last face the predicted frame, and for an
                 audio model ``audio`` float (B, N), the past waveform.
+            grl_coefficient: lambda of the gradient reversal in front of the discriminator (if any).
 
         Returns:
             ``va`` (B, 2) in (-1, 1); ``expr`` (B, 8) and ``au`` (B, 12) logits; ``embedding`` (B, D), the
             fused representation used by distillation; and one (B, D_m) embedding per modality under its
             name (``visual``, ``audio``, ...). All float32, also under autocast, so that losses such as CCC
-            are computed in full precision.
+            are computed in full precision. With a discriminator, also ``task_logits`` (B, task sets).
         """
         embeddings = {}
         for name, encoder in self.encoders.items():
@@ -74,4 +80,6 @@ class MultitaskModel(nn.Module):
             embeddings[name] = encoder(batch[encoder.input_key])
         embedding = self.fusion(embeddings)
         outputs = {**self.heads(embedding), "embedding": embedding, **embeddings}
+        if self.discriminator is not None:
+            outputs["task_logits"] = self.discriminator(embedding, grl_coefficient)
         return {key: value.float() for key, value in outputs.items()}

@@ -68,7 +68,7 @@ def _video_entry(plan: VideoPlan, labels: list[PersonLabels]) -> dict:
     }
 
 
-def generate(out: str | os.PathLike, seed: int = 0, videos: int = 30, seconds: float = 10.0, *,
+def generate(out: str | os.PathLike, seed: int = 0, videos: int = 60, seconds: float = 10.0, *,
              overwrite: bool = False, workers: int | None = None, progress: bool = True,
              params: SynthParams | None = None) -> Path:
     """Writes a synthetic Aff-Wild2 in the organisers' on-disk layout under ``out``.
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     # Many short videos rather than few long ones: what a model must learn to ignore is identity, and the
     # real training set has hundreds of people; 30 x 10 s gives 18 training identities for ~8,000 frames.
-    parser.add_argument("--videos", type=int, default=30, help="number of video files, at least 6 (default 30)")
+    parser.add_argument("--videos", type=int, default=60, help="number of video files, at least 6 (default 60)")
     parser.add_argument("--seconds", type=float, default=10.0, help="mean video length in seconds (default 10)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it is not empty (only if an earlier abaw-synth wrote it)")

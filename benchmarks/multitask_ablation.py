@@ -1,0 +1,135 @@
+"""Ablation of the ABAW 2022 multitask-KD method on the synthetic set (task-wise batches, incomplete labels).
+
+Variants, each trained with 3 seeds on task-wise batches (VA, EXPR, AU and MTL sets in turn, Algorithm 1):
+
+    teacher                              eq. 12 without the task discriminator (audio-visual)
+    teacher + discriminator              eq. 12 (delta = 1)
+    student                              eq. 13: alpha 10, beta 0.9, gamma dynamic (0.5), delta 1, T 2.5
+    student, no discriminator            delta = 0
+    student, no cross-task distillation  beta = 0
+    student, fixed task weights          gamma = 1
+
+Every student is visual-only and distils the plain teacher of its seed (its best checkpoint). Each model is
+its best epoch by the summed uni-task validation score; it is then scored on the uni-task validation videos
+(VA, EXPR, AU) and on the MTL validation file (the MTL score P).
+
+    python benchmarks/multitask_ablation.py --data-root data/synth [--seeds 0 1 2] [--epochs 6]
+
+Writes benchmarks/results/multitask_ablation.json and prints a table. Finished runs are reused, so an
+interrupted ablation continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+
+from abaw.config import load_config
+from abaw.data.layout import discover
+from abaw.engine.checkpoint import load_weights
+from abaw.engine.data import audio_store, build_mtl_split, warm_audio_cache
+from abaw.engine.loop import predict_rows, score_outputs
+from abaw.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMON = ["data.task_sets=[va,expr,au,mtl]", "train.schedule=cosine", "train.warmup_epochs=0.5",
+          "train.weight_decay=0.05", "train.early_stop=0"]
+STUDENT = ["model.modalities=[visual]", "loss.alpha=10", "loss.beta=0.9", "loss.gamma_rate=0.5", "loss.delta=1.0"]
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "teacher": ("mtl_teacher", []),
+    "teacher + discriminator": ("mtl_teacher", ["loss.delta=1.0"]),
+    "student": ("student_kd", STUDENT),
+    "student, no discriminator": ("student_kd", [*STUDENT, "loss.delta=0"]),
+    "student, no cross-task distillation": ("student_kd", [*STUDENT, "loss.beta=0"]),
+    "student, fixed task weights": ("student_kd", [*STUDENT, "loss.gamma_rate=0"]),
+}
+METRICS = ("ccc_valence", "ccc_arousal", "va", "expr", "au", "mtl")
+
+
+def recipe(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def finished(run: Path, epochs: int) -> bool:
+    state = run / "train_state.json"
+    return state.is_file() and json.loads(state.read_text())["epoch"] >= epochs
+
+
+@torch.no_grad()
+def mtl_score(run: Path, data_root: str) -> float:
+    """The MTL score P of a run's best checkpoint on the MTL validation file."""
+    config = load_config(run / "config.yaml")
+    model = load_weights(build_model(config.model), run)
+    split = build_mtl_split(config, discover(data_root, annotations=config.data.annotations), "val",
+                            audio=audio_store(config))
+    warm_audio_cache(split.dataset)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    loader = DataLoader(split.dataset, batch_size=64, num_workers=config.data.num_workers)
+    model, loader = accelerator.prepare(model, loader)
+    return score_outputs(predict_rows(model, loader, accelerator), split.manifest, ("va", "expr", "au"))["score"]
+
+
+def scores(run: Path, data_root: str) -> dict[str, float]:
+    best = json.loads((run / "best" / "metrics.json").read_text())
+    return {"ccc_valence": best["va"]["ccc_valence"], "ccc_arousal": best["va"]["ccc_arousal"],
+            "va": best["va"]["score"], "expr": best["expr"]["f1_macro"], "au": best["au"]["f1_mean"],
+            "mtl": mtl_score(run, data_root), "best_epoch": best["epoch"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default="data/synth")
+    parser.add_argument("--config", default="recipes/configs/demo.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--train-clips", type=int, default=2000, help="clips per epoch")
+    parser.add_argument("--out", default="runs/multitask_ablation")
+    args = parser.parse_args()
+    os.environ.setdefault("ABAW_CACHE", str(Path(args.out) / "cache"))
+    common = ["--config", args.config, f"data.root={args.data_root}", f"train.epochs={args.epochs}",
+              f"data.train_clips={args.train_clips}", *COMMON]
+    results: dict = {"config": args.config, "data_root": args.data_root, "epochs": args.epochs,
+                     "train_clips": args.train_clips, "common_overrides": COMMON, "variants": {}}
+    started = time.perf_counter()
+    for seed in args.seeds:
+        folder = Path(args.out) / f"seed{seed}"
+        for name, (script, overrides) in VARIANTS.items():
+            run = folder / name.replace(" ", "_").replace(",", "").replace("+", "plus")
+            extra = ["--teacher", str(folder / "teacher")] if script == "student_kd" else []
+            if not finished(run, args.epochs):
+                code = recipe(script)([*common, *extra, *overrides, f"train.seed={seed}", f"train.out_dir={run}"])
+                if code != 0:
+                    raise SystemExit(f"{name}, seed {seed}: the recipe exited with {code}")
+            entry = results["variants"].setdefault(name, {"overrides": overrides, "seeds": {}})
+            entry["seeds"][str(seed)] = scores(run, args.data_root)
+            print(f"seed {seed} {name}: " + ", ".join(f"{m} {entry['seeds'][str(seed)][m]:.3f}" for m in METRICS),
+                  flush=True)
+    for entry in results["variants"].values():
+        per_seed = entry["seeds"].values()
+        entry["mean"] = {m: statistics.fmean(s[m] for s in per_seed) for m in METRICS}
+        entry["std"] = {m: statistics.stdev(s[m] for s in per_seed) if len(per_seed) > 1 else 0.0 for m in METRICS}
+    results["minutes"] = round((time.perf_counter() - started) / 60, 1)
+    path = ROOT / "benchmarks" / "results" / "multitask_ablation.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n| variant | CCC-V | CCC-A | VA | EXPR F1 | AU F1 | MTL P |\n|---|" + "---:|" * 6)
+    for name, entry in results["variants"].items():
+        cells = [f"{entry['mean'][m]:.3f} ± {entry['std'][m]:.3f}" for m in METRICS]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"\nwritten to {path} ({results['minutes']} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
