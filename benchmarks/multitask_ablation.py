@@ -8,8 +8,9 @@ Variants, each trained with 3 seeds on task-wise batches (VA, EXPR, AU and MTL s
     student, no discriminator            delta = 0
     student, no cross-task distillation  beta = 0
     student, fixed task weights          gamma = 1
+    student, audio-visual                eq. 13 with the teacher's inputs, as the paper's student has
 
-Every student is visual-only and distils the plain teacher of its seed (its best checkpoint). Each model is
+Every student but the last is visual-only; each distils the plain teacher of its seed (its best checkpoint). Each model is
 its best epoch by the summed uni-task validation score; it is then scored on the uni-task validation videos
 (VA, EXPR, AU) and on the MTL validation file (the MTL score P).
 
@@ -52,6 +53,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "student, no discriminator": ("student_kd", [*STUDENT, "loss.delta=0"]),
     "student, no cross-task distillation": ("student_kd", [*STUDENT, "loss.beta=0"]),
     "student, fixed task weights": ("student_kd", [*STUDENT, "loss.gamma_rate=0"]),
+    # The paper's student has the teacher's inputs; the toolkit's students are visual-only.
+    "student, audio-visual": ("student_kd", [*STUDENT, "model.modalities=[visual,audio]"]),
 }
 METRICS = ("ccc_valence", "ccc_arousal", "va", "expr", "au", "mtl")
 
