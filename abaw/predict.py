@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="annotations folder, when the root holds several editions'")
     parser.add_argument("--split", choices=("train", "val", "test"), required=True, help="split to predict")
     parser.add_argument("--out", type=Path, required=True, help="predictions directory to write")
-    parser.add_argument("--mtl", action="store_true", help="predict the MTL set's static frames instead")
+    parser.add_argument("--mtl", action="store_true",
+                        help="predict the MTL set's static frames instead, as the run's data.mtl_window says (still "
+                             "windows by default)")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights")
     parser.add_argument("--batch-size", type=int, default=64, help="clips per forward pass")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes")

@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 from abaw.config import ConfigError, LossConfig, load_config
+from abaw.data.layout import discover
 from abaw.data.task_sets import TaskSetBatchSampler, TaskSets, interleave
 from abaw.engine.checkpoint import TrainState
+from abaw.engine.data import build_mtl_split
 from abaw.engine.objectives import MultitaskObjective, task_weights
 from abaw.models import ModelConfig, build_model
 from abaw.models.grl import TaskDiscriminator, reverse_gradient
@@ -275,19 +277,15 @@ def test_the_discriminator_follows_task_sets_and_delta():
 
 
 def test_mtl_images_are_still_windows_unless_the_video_is_asked_for(synth_root):
-    from abaw.data.layout import discover
-    from abaw.engine.data import build_mtl_split
-
     layout = discover(synth_root)
-    config = load_config(overrides=[f"data.root={synth_root}", "data.window_frames=3", "data.window_seconds=1.0",
-                                    "model.modalities=[visual]", "data.augment=false"])
-    still = build_mtl_split(config, layout, "train").dataset
-    video = build_mtl_split(load_config(overrides=[*[f"data.root={synth_root}", "data.window_frames=3",
-                                                     "data.window_seconds=1.0", "model.modalities=[visual]",
-                                                     "data.augment=false"], "data.mtl_window=video"]),
-                            layout, "train").dataset
-    row = next(i for i in range(len(still)) if still.window_frames(i)[0] == still._frame[i] and
-               video.window_frames(i)[0] < video._frame[i])
+    common = [f"data.root={synth_root}", "data.window_frames=3", "data.window_seconds=1.0",
+              "model.modalities=[visual]", "data.augment=false"]
+    still = build_mtl_split(load_config(overrides=common), layout, "train").dataset
+    video = build_mtl_split(load_config(overrides=[*common, "data.mtl_window=video"]), layout, "train").dataset
+    # An image late enough in its video for the real window to reach back 1 s.
+    row = next(i for i in range(len(still)) if video.window_frames(i)[0] < video.window_frames(i)[-1])
+    assert (still.window_frames(row) == still.window_frames(row)[-1]).all()
     faces = still[row]["faces"]
     assert all(np.array_equal(faces[0], f) for f in faces)
-    assert np.array_equal(video[row]["faces"][-1], faces[-1]) and not np.array_equal(video[row]["faces"][0], faces[0])
+    real = video[row]["faces"]
+    assert np.array_equal(real[-1], faces[-1]) and not np.array_equal(real[0], faces[0])
