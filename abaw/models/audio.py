@@ -28,7 +28,26 @@ def _check_waveform(wave: Tensor) -> None:
         raise ValueError(f"audio must be a (B, N) mono waveform, got {tuple(wave.shape)}")
 
 
-class SoundNetEncoder(nn.Module):
+class AudioEncoder(nn.Module):
+    """What both audio encoders share: ``sequence`` gives (B, L, out_dim) projected features over time (for
+    fusions that attend over time), and the embedding is their mean over time. The projection is linear, so
+    that mean is the projection of the mean feature."""
+
+    input_key = "audio"
+
+    def sequence(self, wave: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def pool(sequence: Tensor) -> Tensor:
+        return sequence.mean(dim=1)
+
+    def forward(self, wave: Tensor) -> Tensor:
+        """(B, N) waveform -> (B, out_dim)."""
+        return self.pool(self.sequence(wave))
+
+
+class SoundNetEncoder(AudioEncoder):
     """SoundNet-style 1D CNN on the raw waveform.
 
     Eight conv layers with SoundNet's large kernels and strides, each followed by batch norm and ReLU, with
@@ -49,8 +68,6 @@ class SoundNetEncoder(nn.Module):
         out_dim: width of the embedding.
     """
 
-    input_key = "audio"
-
     def __init__(self, out_dim: int = 512, width: int = 16):
         super().__init__()
         layers: list[nn.Module] = []
@@ -69,12 +86,11 @@ class SoundNetEncoder(nn.Module):
         self.proj = nn.Linear(channels, out_dim)
         self.out_dim = out_dim
 
-    def forward(self, wave: Tensor) -> Tensor:
-        """(B, N) waveform -> (B, out_dim)."""
+    def sequence(self, wave: Tensor) -> Tensor:
+        """(B, N) waveform -> (B, L, out_dim): the eighth layer's map projected at each of its L time steps."""
         _check_waveform(wave)
         features = self.convs(wave.unsqueeze(1).to(self.proj.weight.dtype))
-        return self.proj(features.mean(dim=-1))
-
+        return self.proj(features.transpose(1, 2))
 
 def hz_to_mel(hz: Tensor | float) -> Tensor:
     """HTK mel scale: 2595 log10(1 + f / 700)."""
@@ -114,7 +130,7 @@ def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0
     return torch.minimum(rising, falling).clamp(min=0.0).float()
 
 
-class LogMelEncoder(nn.Module):
+class LogMelEncoder(AudioEncoder):
     """Log-mel spectrogram and a small 2D CNN (PKD paper: spectrograms -> CNN, trained from scratch).
 
     25 ms Hann windows every 10 ms, zero-padded to an FFT of at least twice the window so that the low mel
@@ -133,8 +149,6 @@ class LogMelEncoder(nn.Module):
         input_key: ``"audio"``.
         out_dim: width of the embedding.
     """
-
-    input_key = "audio"
 
     def __init__(self, sample_rate: int = 16000, out_dim: int = 512, n_mels: int = 64,
                  channels: Sequence[int] = (32, 64, 128, 256)):
@@ -172,8 +186,8 @@ class LogMelEncoder(nn.Module):
             power = spec.real.square() + spec.imag.square()
             return torch.log(self.filterbank.float() @ power + 1e-6)
 
-    def forward(self, wave: Tensor) -> Tensor:
-        """(B, N) waveform -> (B, out_dim)."""
+    def sequence(self, wave: Tensor) -> Tensor:
+        """(B, N) waveform -> (B, L, out_dim): the CNN's map averaged over frequency, projected per time step."""
         mel = self.norm(self.log_mel(wave).to(self.proj.weight.dtype))
-        features = self.cnn(mel.unsqueeze(1))
-        return self.proj(features.mean(dim=(-2, -1)))
+        features = self.cnn(mel.unsqueeze(1)).mean(dim=-2)
+        return self.proj(features.transpose(1, 2))

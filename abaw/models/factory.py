@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from abaw.models.audio import LogMelEncoder, SoundNetEncoder
-from abaw.models.fusion import ConcatFusion
+from abaw.models.fusion import ConcatFusion, JointCrossAttentionFusion, TransformerFusion
 from abaw.models.grl import TaskDiscriminator
 from abaw.models.heads import MultitaskHeads
 from abaw.models.multitask import MultitaskModel
@@ -36,10 +36,14 @@ class ModelConfig:
         sample_rate: rate of ``batch["audio"]`` in Hz.
         soundnet_width: channels of the first audio conv, doubled along the stack; the log-mel CNN uses
             2, 4, 8 and 16 times this.
-        fusion: "concat" (concatenation + dense feature extractor).
+        fusion: "concat" (concatenation + dense feature extractor), "jca" (joint cross-attention over the
+            modalities' sequences, Praveen et al. 2022) or "transformer" (a multimodal transformer over them).
         fusion_dims: widths of the dense layers after fusion (the paper: 1024, 512); the last one is the
             width D of ``embedding``.
         dropout: dropout after each dense layer (the paper: 0.5).
+        attention_width: token width of the "jca" and "transformer" fusions.
+        attention_heads: heads of the "transformer" fusion.
+        attention_layers: layers of the "transformer" fusion.
         modalities: the encoders the model holds, in fusion order: ("visual", "audio") for the teacher,
             ("visual",) for the student.
         task_sets: classes of the task discriminator (0: none). Filled in from ``data.task_sets`` when
@@ -60,6 +64,9 @@ class ModelConfig:
     fusion: str = "concat"
     fusion_dims: tuple[int, ...] = (1024, 512)
     dropout: float = 0.5
+    attention_width: int = 128
+    attention_heads: int = 4
+    attention_layers: int = 2
     modalities: tuple[str, ...] = ("visual", "audio")
     task_sets: int = 0
     discriminator_dims: tuple[int, ...] = (64, 32)
@@ -86,7 +93,7 @@ def _audio(config: ModelConfig) -> nn.Module:
 # Modality name -> builder of its encoder. An encoder has `input_key` (the batch key it reads) and `out_dim`.
 ENCODERS: dict[str, EncoderBuilder] = {"visual": _visual, "audio": _audio}
 
-FUSIONS: tuple[str, ...] = ("concat",)
+FUSIONS: tuple[str, ...] = ("concat", "jca", "transformer")
 
 
 def register_encoder(name: str, builder: EncoderBuilder, *, replace: bool = False) -> EncoderBuilder:
@@ -128,8 +135,15 @@ def build_model(config: ModelConfig | None = None) -> MultitaskModel:
     if config.fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {config.fusion!r}; choose one of {', '.join(FUSIONS)}")
     encoders = {name: ENCODERS[name](config) for name in modalities}
-    fusion = ConcatFusion({name: enc.out_dim for name, enc in encoders.items()}, tuple(config.fusion_dims),
-                          config.dropout)
+    in_dims = {name: enc.out_dim for name, enc in encoders.items()}
+    dims = tuple(config.fusion_dims)
+    if config.fusion == "jca":
+        fusion: nn.Module = JointCrossAttentionFusion(in_dims, dims, config.dropout, config.attention_width)
+    elif config.fusion == "transformer":
+        fusion = TransformerFusion(in_dims, dims, config.dropout, config.attention_width, config.attention_heads,
+                                   config.attention_layers)
+    else:
+        fusion = ConcatFusion(in_dims, dims, config.dropout)
     discriminator = (TaskDiscriminator(fusion.out_dim, config.task_sets, config.discriminator_dims)
                      if config.task_sets else None)
     return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim), discriminator)

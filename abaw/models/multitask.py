@@ -21,7 +21,9 @@ class MultitaskModel(nn.Module):
     Args:
         encoders: modality name -> encoder. An encoder maps ``batch[encoder.input_key]`` to a
             (B, encoder.out_dim) embedding.
-        fusion: maps the dict of modality embeddings to the (B, D) embedding; has ``out_dim``.
+        fusion: maps the dict of modality embeddings to the (B, D) embedding; has ``out_dim``. A fusion with
+            ``uses_sequences = True`` gets each encoder's ``sequence`` (B, L_m, D_m) instead, and the
+            per-modality outputs are the encoders' ``pool`` of them.
         heads: maps the (B, D) embedding to ``va``, ``expr`` and ``au``.
         discriminator: optional; maps the (B, D) embedding and the reversal coefficient to task-set logits
             (:class:`abaw.models.grl.TaskDiscriminator`).
@@ -47,6 +49,12 @@ class MultitaskModel(nn.Module):
         self.heads = heads
         self.discriminator = discriminator
         self.embedding_dim: int = fusion.out_dim
+        self.fusion_uses_sequences: bool = getattr(fusion, "uses_sequences", False)
+        if self.fusion_uses_sequences:
+            lacking = [n for n, e in encoders.items() if not (hasattr(e, "sequence") and hasattr(e, "pool"))]
+            if lacking:
+                raise TypeError(f"{type(fusion).__name__} attends over time; encoders {lacking} need "
+                                f"`sequence` and `pool` methods")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -72,13 +80,17 @@ class MultitaskModel(nn.Module):
             name (``visual``, ``audio``, ...). All float32, also under autocast, so that losses such as CCC
             are computed in full precision. With a discriminator, also ``task_logits`` (B, task sets).
         """
-        embeddings = {}
+        embeddings, sequences = {}, {}
         for name, encoder in self.encoders.items():
             if encoder.input_key not in batch:
                 raise KeyError(f"the {name} encoder reads batch[{encoder.input_key!r}], which is absent "
                                f"(batch keys: {', '.join(sorted(batch))})")
-            embeddings[name] = encoder(batch[encoder.input_key])
-        embedding = self.fusion(embeddings)
+            if self.fusion_uses_sequences:  # attention over time: the encoder's whole sequence, and its summary
+                sequences[name] = encoder.sequence(batch[encoder.input_key])
+                embeddings[name] = encoder.pool(sequences[name])
+            else:
+                embeddings[name] = encoder(batch[encoder.input_key])
+        embedding = self.fusion(sequences if self.fusion_uses_sequences else embeddings)
         outputs = {**self.heads(embedding), "embedding": embedding, **embeddings}
         if self.discriminator is not None:
             outputs["task_logits"] = self.discriminator(embedding, grl_coefficient)

@@ -35,13 +35,22 @@ class LastStepLSTM(nn.Module):
         self.lstm = nn.LSTM(in_dim, hidden, batch_first=True)
         self.out_dim = hidden
 
-    def forward(self, features: Tensor) -> Tensor:
-        """(B, T, in_dim) -> (B, hidden)."""
+    def sequence(self, features: Tensor) -> Tensor:
+        """(B, T, in_dim) -> (B, T, hidden): the LSTM's output at every step."""
         # The recurrence runs in the weights' precision outside autocast: its state accumulates over the
         # steps, and low-precision RNN kernels are not available on every device.
         with torch.autocast(features.device.type, enabled=False):
             out, _ = self.lstm(features.to(self.lstm.weight_ih_l0.dtype))
-        return out[:, -1]
+        return out
+
+    @staticmethod
+    def pool(sequence: Tensor) -> Tensor:
+        """The last step: the frame being predicted."""
+        return sequence[:, -1]
+
+    def forward(self, features: Tensor) -> Tensor:
+        """(B, T, in_dim) -> (B, hidden)."""
+        return self.pool(self.sequence(features))
 
 
 class MeanPool(nn.Module):
@@ -51,9 +60,18 @@ class MeanPool(nn.Module):
         super().__init__()
         self.out_dim = in_dim
 
+    @staticmethod
+    def sequence(features: Tensor) -> Tensor:
+        """The per-frame features themselves."""
+        return features
+
+    @staticmethod
+    def pool(sequence: Tensor) -> Tensor:
+        return sequence.mean(dim=1)
+
     def forward(self, features: Tensor) -> Tensor:
         """(B, T, in_dim) -> (B, in_dim)."""
-        return features.mean(dim=1)
+        return self.pool(features)
 
 
 class VisualEncoder(nn.Module):
@@ -114,11 +132,20 @@ class VisualEncoder(nn.Module):
                               align_corners=False, antialias=True)
         return (x - self.mean) / self.std
 
-    def forward(self, faces: Tensor) -> Tensor:
-        """(B, T, 3, S, S) faces, the last one the predicted frame -> (B, out_dim)."""
+    def sequence(self, faces: Tensor) -> Tensor:
+        """(B, T, 3, S, S) faces -> (B, T, out_dim): the temporal model's output at every face (for fusions
+        that attend over time)."""
         batch, frames = faces.shape[:2]
         features = self.backbone(self.prepare(faces))
-        return self.temporal(features.reshape(batch, frames, -1))
+        return self.temporal.sequence(features.reshape(batch, frames, -1))
+
+    def pool(self, sequence: Tensor) -> Tensor:
+        """(B, T, out_dim) -> (B, out_dim), as :meth:`forward` summarises the window."""
+        return self.temporal.pool(sequence)
+
+    def forward(self, faces: Tensor) -> Tensor:
+        """(B, T, 3, S, S) faces, the last one the predicted frame -> (B, out_dim)."""
+        return self.pool(self.sequence(faces))
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> tuple[list[str], list[str]]:
