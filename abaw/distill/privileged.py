@@ -1,0 +1,53 @@
+"""Privileged distillation on embeddings (PKD, Aslam et al., CVPRW 2023; methods.md section 2): the
+visual-only student's embedding follows the audio-visual teacher's fused one, per sample, and a
+negative-transfer module drops the distillation where the teacher itself is wrong.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def cosine_loss(student: Tensor, teacher: Tensor, weights: Tensor | None = None) -> Tensor:
+    """PKD eq. 1: 1 - cos(teacher_b, student_b) for EACH sample b, then the mean over the batch (the public
+    code flattened the whole batch into one vector, which compares batches, not samples).
+
+    Args:
+        student: (B, D) student embeddings (project them first when the widths differ).
+        teacher: (B, D) teacher embeddings; detached, so no gradient reaches the teacher.
+        weights: optional (B,) per-sample weights (e.g. :func:`negative_transfer_weights`); a weight of 0 drops
+            the sample's term, and the mean stays over all B samples.
+    """
+    if student.shape != teacher.shape:
+        raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} embeddings differ "
+                         f"in shape; project the student's to the teacher's width")
+    per_sample = 1.0 - F.cosine_similarity(student.float(), teacher.detach().float(), dim=1)
+    if weights is not None:
+        per_sample = per_sample * weights.to(per_sample.dtype)
+    return per_sample.mean()
+
+
+def negative_transfer_weights(teacher_ccc: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """The negative-transfer module (PKD eq. 5-7) for each sequence, from the teacher's CCC on it.
+
+    gamma = 1 - CCC_teacher is the teacher's error on the sequence (0 for a perfect teacher, up to 2). Where
+    gamma <= threshold the distillation term is kept (weight 1) and the ground-truth term is weighted by gamma
+    (eq. 6-7: the better the teacher, the more the student follows it). Where gamma > threshold the teacher is
+    "wrong" and the distillation term is dropped (weight 0); the ground truth weighs 1. Both weights stay in
+    [0, 1] (for a threshold <= 1): the public code's ground-truth weight 1 - beta turns negative when the
+    teacher's CCC is negative, which flips the sign of a loss.
+
+    Args:
+        teacher_ccc: (S,) the teacher's CCC on each sequence.
+        threshold: theta, the largest teacher error still distilled.
+
+    Returns:
+        ``(distill_weight, truth_weight)``, each (S,).
+    """
+    gamma = 1.0 - teacher_ccc
+    kept = gamma <= threshold
+    distill = kept.to(teacher_ccc.dtype)
+    truth = torch.where(kept, gamma.clamp(min=0.0), torch.ones_like(gamma))
+    return distill, truth
