@@ -140,16 +140,40 @@ class LossConfig:
 
 @dataclass
 class DistillConfig:
-    """Soft-label distillation from a teacher run (ABAW 2022 paper): CCC to the teacher's VA, CE to
-    softmax(teacher / T), BCE to sigmoid(teacher AU). Weighted by ``loss.kd`` and ``loss.beta``.
+    """Distillation from a teacher run.
+
+    Soft labels (ABAW 2022 paper): CCC to the teacher's VA, CE to softmax(teacher / T), BCE to sigmoid(teacher
+    AU), weighted by ``loss.kd`` and ``loss.beta``. Privileged losses on the embeddings (``abaw.distill``),
+    each added with its weight: "cosine" (PKD: 1 - cos per sample, to the teacher's fused embedding), "ot"
+    (PKDOT: optimal transport between the anchored similarity structures of the batch) and "centroid"
+    (MT-PKDOT: l2 between the batch centroids). When the student's embedding is narrower or wider than the
+    teacher's, "cosine" and "centroid" go through a learned projection (``model.projection_dim``).
 
     Attributes:
         teacher: the teacher's run folder (its BEST checkpoint is used).
         temperature: T of the tempered expression distribution (the paper: 2.5).
+        privileged: the embedding losses used, among "cosine", "ot" and "centroid".
+        cosine_weight: weight of "cosine".
+        ot_weight: weight of "ot" (PKDOT: 0.6).
+        centroid_weight: weight of "centroid".
+        ot_k: anchor columns per similarity row (PKDOT: 30 of a batch of 128); at most the batch size - 1.
+        ot_anchors: "top" (most similar samples) or "bottom" (least similar, as PKDOT's public code).
+        ot_matching: "ot" (rows as point clouds, Sinkhorn divergence) or "rows" (row i to row i).
+        ot_epsilon: entropic regularisation of the transport plans.
+        ot_iterations: Sinkhorn iterations at most.
     """
 
     teacher: str | None = None
     temperature: float = 2.5
+    privileged: tuple[str, ...] = ()
+    cosine_weight: float = 1.0
+    ot_weight: float = 0.6
+    centroid_weight: float = 1.0
+    ot_k: int = 30
+    ot_anchors: str = "top"
+    ot_matching: str = "ot"
+    ot_epsilon: float = 0.01
+    ot_iterations: int = 100
 
 
 @dataclass
@@ -198,8 +222,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 TASK_SETS = ("va", "expr", "au", "mtl")
+PRIVILEGED = ("cosine", "ot", "centroid")
 CHOICES = {("data", "mtl_window"): ("still", "video"), ("data", "validation"): ("tasks", "mtl"),
-           ("data", "retention"): ("last", "black"),
+           ("data", "retention"): ("last", "black"), ("distill", "ot_anchors"): ("top", "bottom"),
+           ("distill", "ot_matching"): ("ot", "rows"),
            ("loss", "delta_schedule"): ("fixed", "ramp")}
 
 
@@ -211,6 +237,9 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
         if value not in allowed:
             raise ConfigError(f"{section}.{key} is {value!r}; choose one of {', '.join(allowed)}")
     data, loss = config.data, config.loss
+    unknown = [p for p in config.distill.privileged if p not in PRIVILEGED]
+    if unknown:
+        raise ConfigError(f"distill.privileged names {unknown}; choose among {', '.join(PRIVILEGED)}")
     unknown = [s for s in data.task_sets if s not in TASK_SETS]
     if unknown or len(set(data.task_sets)) != len(data.task_sets):
         raise ConfigError(f"data.task_sets {list(data.task_sets)}: each of {', '.join(TASK_SETS)} at most once")

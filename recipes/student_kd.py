@@ -1,6 +1,8 @@
 """Distil an audio-visual teacher into a visual-only student with soft labels (ABAW 2022 multitask-KD paper):
 CCC to the teacher's VA, CE to softmax(teacher / T), BCE to its AU probabilities, on every frame, alongside
-the student's own ground-truth losses. The teacher's BEST checkpoint is used.
+the student's own ground-truth losses (eq. 13), and optionally privileged losses on the embeddings
+(``distill.privileged``: PKD's cosine, PKDOT's optimal transport, MT-PKDOT's centroid). The teacher's BEST
+checkpoint is used.
 
     accelerate launch recipes/student_kd.py --config recipes/configs/student.yaml --teacher RUN_DIR [key=value ...]
 """
@@ -14,7 +16,7 @@ from abaw.config import load_config
 from abaw.engine import MultitaskObjective, fit
 from abaw.engine.checkpoint import load_weights
 from abaw.engine.data import loaders, training_data
-from abaw.engine.setup import adopt_teacher_inputs, recipe_arguments, start
+from abaw.engine.setup import adopt_teacher_inputs, build_student, recipe_arguments, start
 from abaw.models import build_model
 
 
@@ -27,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     with_audio = "audio" in teacher_config.model.modalities  # the student ignores it; its teacher reads it
     with accelerator.main_process_first():
         train, val = training_data(config, with_audio=with_audio)
-    student = build_model(config.model)
-    objective = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature)  # eq. 13
+    config, student = build_student(config, teacher)
+    # Eq. 13's soft labels, plus the privileged embedding losses that distill.privileged names.
+    objective = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature,
+                                   config.distill)
     train_loader, val_loader = loaders(config, train.dataset, val.dataset)
     state = fit(student, objective, train_loader, val_loader, val.manifest, config, accelerator)
     accelerator.print(f"best validation score {state.best_score:.4f} at epoch {state.best_epoch}; "

@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from abaw.config import ConfigError, LossConfig, load_config
+from abaw.config import ConfigError, DistillConfig, LossConfig, load_config
 from abaw.data.layout import discover
 from abaw.data.task_sets import TaskSetBatchSampler, TaskSets, interleave
+from abaw.distill.ot import structural_loss
+from abaw.distill.privileged import cosine_loss
 from abaw.engine.checkpoint import TrainState
 from abaw.engine.data import build_mtl_split
 from abaw.engine.objectives import MultitaskObjective, task_weights
@@ -289,3 +291,20 @@ def test_mtl_images_are_still_windows_unless_the_video_is_asked_for(synth_root):
     assert all(np.array_equal(faces[0], f) for f in faces)
     real = video[row]["faces"]
     assert np.array_equal(real[-1], faces[-1]) and not np.array_equal(real[0], faces[0])
+
+
+def test_privileged_losses_join_the_objective_with_their_weights():
+    rng = np.random.default_rng(4)
+    batch = tiny_batch(rng)
+    s, t = raw_outputs(rng), raw_outputs(rng)
+    s["embedding"], t["embedding"] = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    base = MultitaskObjective(("va", "expr", "au"), LossConfig(), teacher=Fixed(t))
+    distill = DistillConfig(privileged=("cosine", "ot"), cosine_weight=2.0, ot_weight=0.6, ot_k=3)
+    with_pkd = MultitaskObjective(("va", "expr", "au"), LossConfig(), teacher=Fixed(t), distill=distill)
+    plain, result = base(Fixed(s), batch), with_pkd(Fixed(s), batch)
+    cosine = cosine_loss(torch.tensor(s["embedding"]), torch.tensor(t["embedding"]))
+    ot_part = structural_loss(torch.tensor(s["embedding"]), torch.tensor(t["embedding"]), k=3)
+    assert float(result["pkd_cosine"].detach()) == pytest.approx(float(cosine), rel=1e-5)
+    assert float(result["pkd_ot"].detach()) == pytest.approx(float(ot_part), rel=1e-4, abs=1e-7)
+    expected = float(plain["loss"].detach()) + 2.0 * float(cosine) + 0.6 * float(ot_part)
+    assert float(result["loss"].detach()) == pytest.approx(expected, rel=1e-5)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
+from abaw.config import load_config
 from abaw.evaluate import main as eval_main
 from abaw.predict import main as predict_main
 from abaw.predictions import prediction_files, read_predictions
@@ -114,3 +115,20 @@ def test_two_processes_predict_exactly_what_one_does(runs, synth_root, tmp_path)
         a, b = read_predictions(one[video]), read_predictions(two[video])
         assert list(a.columns) == list(b.columns) and np.array_equal(a["frame"], b["frame"])
         np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-5, err_msg=video)
+
+
+def test_student_with_privileged_losses_projects_to_the_teacher_width(runs, synth_root, tmp_path, monkeypatch):
+    """PKD cosine, PKDOT and the centroid loss from config; a student embedding of width 8 against the teacher's
+    16 gets a learned projection, which its saved config rebuilds for abaw-predict."""
+    student = tmp_path / "pkd_student"
+    assert recipe("student_kd")(["--config", str(TINY), "--teacher", str(runs["teacher"]),
+                                 f"data.root={synth_root}", f"data.cache_dir={runs['cache']}",
+                                 f"train.out_dir={student}", "model.modalities=[visual]", "model.fusion_dims=[8]",
+                                 "distill.privileged=[cosine,ot,centroid]", "train.epochs=1"]) == 0
+    header = (student / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train_pkd_cosine", "train_pkd_ot", "train_pkd_centroid"} <= set(header)
+    assert load_config(student / "config.yaml").model.projection_dim == 16
+    assert any(k.startswith("projection.") for k in load_file(str(student / "best/model.safetensors")))
+    monkeypatch.setenv("ABAW_CACHE", str(runs["cache"]))
+    assert predict_main([str(student), "--data-root", str(synth_root), "--split", "val", "--out",
+                         str(tmp_path / "pred"), "--num-workers", "0"]) == 0

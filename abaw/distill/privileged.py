@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from abaw.config import DistillConfig
+from abaw.distill.ot import centroid_loss, structural_loss
+
 
 def cosine_loss(student: Tensor, teacher: Tensor, weights: Tensor | None = None) -> Tensor:
     """PKD eq. 1: 1 - cos(teacher_b, student_b) for EACH sample b, then the mean over the batch (the public
@@ -51,3 +54,33 @@ def negative_transfer_weights(teacher_ccc: Tensor, threshold: float) -> tuple[Te
     distill = kept.to(teacher_ccc.dtype)
     truth = torch.where(kept, gamma.clamp(min=0.0), torch.ones_like(gamma))
     return distill, truth
+
+
+def privileged_losses(student: dict[str, Tensor], teacher: dict[str, Tensor],
+                      distill: DistillConfig) -> dict[str, tuple[float, Tensor]]:
+    """The embedding losses that ``distill.privileged`` names, each with its weight.
+
+    "cosine" and "centroid" compare the student's embedding (its ``projected`` one, when the widths differ)
+    with the teacher's fused ``embedding``; "ot" compares the two similarity structures, for any widths.
+
+    Returns:
+        loss name ("pkd_cosine", "pkd_ot", "pkd_centroid") -> (weight, loss).
+    """
+    losses: dict[str, tuple[float, Tensor]] = {}
+    if not distill.privileged:
+        return losses
+    student_embedding = student.get("projected", student["embedding"])
+    target = teacher["embedding"]
+    for name in distill.privileged:
+        if name == "cosine":
+            losses["pkd_cosine"] = (distill.cosine_weight, cosine_loss(student_embedding, target))
+        elif name == "centroid":
+            losses["pkd_centroid"] = (distill.centroid_weight, centroid_loss(student_embedding, target))
+        elif name == "ot":
+            k = min(distill.ot_k, target.shape[0] - 1)  # a batch of B samples has B - 1 others
+            losses["pkd_ot"] = (distill.ot_weight, structural_loss(
+                student["embedding"], target, k, distill.ot_anchors, distill.ot_matching, distill.ot_epsilon,
+                distill.ot_iterations))
+        else:
+            raise ValueError(f"unknown privileged loss {name!r}")
+    return losses

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from abaw.config import LossConfig
+from abaw.config import DistillConfig, LossConfig
+from abaw.distill.privileged import privileged_losses
 from abaw.distill.soft_labels import soft_label_losses
 from abaw.losses import task_losses
 
@@ -31,6 +32,7 @@ class MultitaskObjective:
         frames labelled for t:      gamma_t * (alpha * L_t^S + kd * L_t^D)
         frames without t's label:   beta * gamma_t * L_t^D
         + L^T  (cross-entropy of the discriminator's task-set logits against ``batch["task_set"]``)
+        + the privileged embedding losses of ``distill.privileged``, each times its weight
 
     On a batch of one task set (Algorithm 1) every frame is labelled for the set's task i and for no other,
     so this is exactly gamma_i (alpha L_i^S + L_i^D) + sum_j beta gamma_j L_j^D + L^T. On a mixed batch each
@@ -49,6 +51,7 @@ class MultitaskObjective:
         loss: the weights.
         teacher: the frozen teacher for L^D (None: eq. 12).
         temperature: T of the tempered expression distribution in L^D.
+        distill: the privileged embedding losses to add (``distill.privileged``), each with its weight.
 
     Attributes:
         progress: fraction of training done, in [0, 1]; set by the loop before each step.
@@ -56,11 +59,12 @@ class MultitaskObjective:
     """
 
     def __init__(self, tasks: tuple[str, ...], loss: LossConfig, teacher: nn.Module | None = None,
-                 temperature: float = 2.5):
+                 temperature: float = 2.5, distill: DistillConfig | None = None):
         self.tasks = tasks
         self.loss = loss
         self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
         self.temperature = temperature
+        self.distill = distill or DistillConfig()
         self.progress = 0.0
         self.task_weights = {task: 1.0 for task in tasks}
 
@@ -87,6 +91,9 @@ class MultitaskObjective:
                 other = soft_label_losses(outputs, teacher, self.temperature, (task,), rows=~labelled)[task]
                 parts[f"kd_{task}"], parts[f"kd_other_{task}"] = own, other
                 total = total + self.task_weights[task] * (self.loss.kd * own + self.loss.beta * other)
+            for name, (weight, value) in privileged_losses(outputs, teacher, self.distill).items():
+                parts[name] = value
+                total = total + weight * value
         if "task_logits" in outputs:
             if "task_set" not in batch:
                 raise KeyError("the model has a task discriminator but the batch carries no task_set: "

@@ -7,9 +7,11 @@ import dataclasses
 import logging
 
 from accelerate import Accelerator
+from torch import nn
 from accelerate.utils import set_seed
 
 from abaw.config import ConfigError, ExperimentConfig, load_config
+from abaw.models import build_model
 
 
 def recipe_arguments(prog: str, description: str, argv: list[str] | None, teacher: bool = False) -> argparse.Namespace:
@@ -50,3 +52,16 @@ def adopt_teacher_inputs(config: ExperimentConfig, teacher: ExperimentConfig) ->
     data = dataclasses.replace(mine, audio_seconds=theirs.audio_seconds)
     model = dataclasses.replace(config.model, sample_rate=teacher.model.sample_rate)
     return dataclasses.replace(config, data=data, model=model)
+
+
+def build_student(config: ExperimentConfig, teacher: nn.Module) -> tuple[ExperimentConfig, nn.Module]:
+    """The student model, with a learned projection to the teacher's embedding width when a point-wise
+    embedding loss ("cosine", "centroid") needs one; the config says so (``model.projection_dim``), so the
+    saved config rebuilds the same model."""
+    student = build_model(config.model)
+    pointwise = {"cosine", "centroid"} & set(config.distill.privileged)
+    if pointwise and student.embedding_dim != teacher.embedding_dim:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                       projection_dim=teacher.embedding_dim))
+        student = build_model(config.model)
+    return config, student

@@ -49,6 +49,8 @@ class ModelConfig:
         task_sets: classes of the task discriminator (0: none). Filled in from ``data.task_sets`` when
             ``loss.delta`` > 0; not set by hand.
         discriminator_dims: hidden widths of the task discriminator (the paper: 64, 32).
+        projection_dim: width of a learned projection of the embedding, output as ``projected`` (0: none).
+            Set by the student recipe when a privileged loss compares embeddings of different widths.
     """
 
     backbone: str = "seresnext50_32x4d"
@@ -70,6 +72,7 @@ class ModelConfig:
     modalities: tuple[str, ...] = ("visual", "audio")
     task_sets: int = 0
     discriminator_dims: tuple[int, ...] = (64, 32)
+    projection_dim: int = 0
 
 
 EncoderBuilder = Callable[[ModelConfig], nn.Module]
@@ -146,4 +149,5 @@ def build_model(config: ModelConfig | None = None) -> MultitaskModel:
         fusion = ConcatFusion(in_dims, dims, config.dropout)
     discriminator = (TaskDiscriminator(fusion.out_dim, config.task_sets, config.discriminator_dims)
                      if config.task_sets else None)
-    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim), discriminator)
+    projection = nn.Linear(fusion.out_dim, config.projection_dim) if config.projection_dim else None
+    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim), discriminator, projection)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 
 # Output keys the model itself produces; a modality may not take one of these names.
-OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding", "task_logits")
+OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding", "task_logits", "projected")
 
 
 class MultitaskModel(nn.Module):
@@ -27,6 +27,8 @@ class MultitaskModel(nn.Module):
         heads: maps the (B, D) embedding to ``va``, ``expr`` and ``au``.
         discriminator: optional; maps the (B, D) embedding and the reversal coefficient to task-set logits
             (:class:`abaw.models.grl.TaskDiscriminator`).
+        projection: optional; maps the embedding to another width, output as ``projected`` (for a student
+            whose embedding a privileged loss compares with a teacher's of another width).
 
     Attributes:
         encoders: ``nn.ModuleDict`` of the encoders, keyed by modality name.
@@ -34,7 +36,7 @@ class MultitaskModel(nn.Module):
     """
 
     def __init__(self, encoders: Mapping[str, nn.Module], fusion: nn.Module, heads: nn.Module,
-                 discriminator: nn.Module | None = None):
+                 discriminator: nn.Module | None = None, projection: nn.Module | None = None):
         super().__init__()
         if not encoders:
             raise ValueError("a model needs at least one modality encoder")
@@ -48,6 +50,7 @@ class MultitaskModel(nn.Module):
         self.fusion = fusion
         self.heads = heads
         self.discriminator = discriminator
+        self.projection = projection
         self.embedding_dim: int = fusion.out_dim
         self.fusion_uses_sequences: bool = getattr(fusion, "uses_sequences", False)
         if self.fusion_uses_sequences:
@@ -78,7 +81,8 @@ class MultitaskModel(nn.Module):
             ``va`` (B, 2) in (-1, 1); ``expr`` (B, 8) and ``au`` (B, 12) logits; ``embedding`` (B, D), the
             fused representation used by distillation; and one (B, D_m) embedding per modality under its
             name (``visual``, ``audio``, ...). All float32, also under autocast, so that losses such as CCC
-            are computed in full precision. With a discriminator, also ``task_logits`` (B, task sets).
+            are computed in full precision. With a discriminator, also ``task_logits`` (B, task sets); with a
+            projection, ``projected``.
         """
         embeddings, sequences = {}, {}
         for name, encoder in self.encoders.items():
@@ -94,4 +98,6 @@ class MultitaskModel(nn.Module):
         outputs = {**self.heads(embedding), "embedding": embedding, **embeddings}
         if self.discriminator is not None:
             outputs["task_logits"] = self.discriminator(embedding, grl_coefficient)
+        if self.projection is not None:
+            outputs["projected"] = self.projection(embedding)
         return {key: value.float() for key, value in outputs.items()}
