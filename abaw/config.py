@@ -161,10 +161,14 @@ class DistillConfig:
         ot_matching: "ot" (rows as point clouds, Sinkhorn divergence) or "rows" (row i to row i).
         ot_epsilon: entropic regularisation of the transport plans.
         ot_iterations: Sinkhorn iterations at most.
+        teacher_outputs: "online" (run the teacher on every batch, on the same augmented clips as the
+            student) or "exported" (run it once over the un-augmented training clips, write its outputs to
+            ``TEACHER_RUN/exports/`` and read them; ``abaw.distill.export``).
     """
 
     teacher: str | None = None
     temperature: float = 2.5
+    teacher_outputs: str = "online"
     privileged: tuple[str, ...] = ()
     cosine_weight: float = 1.0
     ot_weight: float = 0.6
@@ -225,7 +229,7 @@ TASK_SETS = ("va", "expr", "au", "mtl")
 PRIVILEGED = ("cosine", "ot", "centroid")
 CHOICES = {("data", "mtl_window"): ("still", "video"), ("data", "validation"): ("tasks", "mtl"),
            ("data", "retention"): ("last", "black"), ("distill", "ot_anchors"): ("top", "bottom"),
-           ("distill", "ot_matching"): ("ot", "rows"),
+           ("distill", "ot_matching"): ("ot", "rows"), ("distill", "teacher_outputs"): ("online", "exported"),
            ("loss", "delta_schedule"): ("fixed", "ramp")}
 
 

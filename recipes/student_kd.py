@@ -15,7 +15,8 @@ from pathlib import Path
 from abaw.config import load_config
 from abaw.engine import MultitaskObjective, fit
 from abaw.engine.checkpoint import load_weights
-from abaw.engine.data import loaders, training_data
+from abaw.distill.export import exported_teacher
+from abaw.engine.data import clip_datasets, loaders, training_data
 from abaw.engine.setup import adopt_teacher_inputs, build_student, recipe_arguments, start
 from abaw.models import build_model
 
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     with accelerator.main_process_first():
         train, val = training_data(config, with_audio=with_audio)
     config, student = build_student(config, teacher)
+    if config.distill.teacher_outputs == "exported":
+        with accelerator.main_process_first():  # the main process exports; the others read its file
+            teacher = exported_teacher(teacher, args.teacher, config.data.root, clip_datasets(train.dataset),
+                                       config.train.batch_size, config.data.num_workers, accelerator.device)
     # Eq. 13's soft labels, plus the privileged embedding losses that distill.privileged names.
     objective = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature,
                                    config.distill)

@@ -3,15 +3,23 @@
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.torch import load_file
+import torch
+from safetensors.torch import load_file, save_file
 
 from abaw.config import load_config
+from abaw.distill.export import exported_teacher
+from abaw.engine import MultitaskObjective
+from abaw.engine.checkpoint import load_weights
+from abaw.engine.data import clip_datasets, loaders, training_data
+from abaw.engine.setup import adopt_teacher_inputs, build_student
+from abaw.models import build_model
 from abaw.evaluate import main as eval_main
 from abaw.predict import main as predict_main
 from abaw.predictions import prediction_files, read_predictions
@@ -118,13 +126,16 @@ def test_two_processes_predict_exactly_what_one_does(runs, synth_root, tmp_path)
 
 
 def test_student_with_privileged_losses_projects_to_the_teacher_width(runs, synth_root, tmp_path, monkeypatch):
-    """PKD cosine, PKDOT and the centroid loss from config; a student embedding of width 8 against the teacher's
-    16 gets a learned projection, which its saved config rebuilds for abaw-predict."""
+    """PKD cosine, PKDOT and the centroid loss from config, with the teacher's outputs exported once; a student
+    embedding of width 8 against the teacher's 16 gets a learned projection, which its saved config rebuilds
+    for abaw-predict."""
     student = tmp_path / "pkd_student"
     assert recipe("student_kd")(["--config", str(TINY), "--teacher", str(runs["teacher"]),
                                  f"data.root={synth_root}", f"data.cache_dir={runs['cache']}",
                                  f"train.out_dir={student}", "model.modalities=[visual]", "model.fusion_dims=[8]",
-                                 "distill.privileged=[cosine,ot,centroid]", "train.epochs=1"]) == 0
+                                 "distill.privileged=[cosine,ot,centroid]", "distill.teacher_outputs=exported",
+                                 "train.epochs=1"]) == 0
+    assert (runs["teacher"] / "exports/teacher_outputs.safetensors").is_file()
     header = (student / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_pkd_cosine", "train_pkd_ot", "train_pkd_centroid"} <= set(header)
     assert load_config(student / "config.yaml").model.projection_dim == 16
@@ -132,3 +143,36 @@ def test_student_with_privileged_losses_projects_to_the_teacher_width(runs, synt
     monkeypatch.setenv("ABAW_CACHE", str(runs["cache"]))
     assert predict_main([str(student), "--data-root", str(synth_root), "--split", "val", "--out",
                          str(tmp_path / "pred"), "--num-workers", "0"]) == 0
+
+
+def test_exported_teacher_gives_the_losses_of_the_online_teacher(runs, synth_root, tmp_path, monkeypatch):
+    """Without augmentation, reading the teacher's exported outputs gives every loss part of running it,
+    soft labels and privileged losses alike; a stale export (other weights) is made again."""
+    monkeypatch.setenv("ABAW_CACHE", str(runs["cache"]))
+    config = load_config(TINY, [f"data.root={synth_root}", "data.augment=false", "model.modalities=[visual]",
+                                "distill.privileged=[cosine,ot]", "distill.ot_k=5", "data.task_sets=[va,expr,au,mtl]"])
+    teacher_run = tmp_path / "teacher"
+    shutil.copytree(runs["teacher"], teacher_run)
+    teacher_config = load_config(teacher_run / "config.yaml")
+    teacher = load_weights(build_model(teacher_config.model), teacher_run)
+    config = adopt_teacher_inputs(config, teacher_config)
+    train, _ = training_data(config, with_audio=True)
+    exported = exported_teacher(teacher, teacher_run, str(synth_root), clip_datasets(train.dataset))
+    assert (teacher_run / "exports/teacher_outputs.safetensors").is_file()
+    config, student = build_student(config, teacher)
+    loader, _ = loaders(config, train.dataset, train.dataset.datasets[0])
+    online = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature, config.distill)
+    offline = MultitaskObjective(config.data.tasks, config.loss, exported, config.distill.temperature, config.distill)
+    student.eval()
+    for step, batch in zip(range(4), loader):  # one batch of each task set, MTL included
+        a, b = online(student, batch), offline(student, batch)
+        for key in a:
+            if key != "outputs":
+                torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=f"step {step}, {key}")
+    # Other weights: the export no longer matches and is made again.
+    stamp = (teacher_run / "exports/teacher_outputs.safetensors").stat().st_mtime_ns
+    weights = load_file(str(teacher_run / "best/model.safetensors"))
+    save_file({k: v + 1 if v.is_floating_point() else v for k, v in weights.items()},
+              str(teacher_run / "best/model.safetensors"))
+    exported_teacher(teacher, teacher_run, str(synth_root), clip_datasets(train.dataset))
+    assert (teacher_run / "exports/teacher_outputs.safetensors").stat().st_mtime_ns != stamp

@@ -51,13 +51,17 @@ class ClipSpec:
         return np.round(np.linspace(self.seconds, 0.0, self.frames) * fps).astype(np.int64)
 
 
+SOURCES = ("uni", "mtl")  # the manifest an item's ``row`` indexes, as ``item["source"]``
+
+
 class ClipDataset(Dataset):
     """Clips for the frames of a manifest (all of them, or the rows in ``rows``).
 
     Each item is a dict of tensors: ``faces`` uint8 (T, 3, S, S); ``audio`` float32 (samples,) when
     ``spec.audio_seconds > 0``; labels ``va`` (2,), ``expr`` (), ``au`` (12,) holding the organisers' values
     (-5 / -1 where unlabelled) and the masks ``va_mask`` (2,), ``expr_mask`` (), ``au_mask`` (12,); and
-    ``row``, the manifest row, to put predictions back in place. ``transform(faces, seed)`` augments the
+    ``row``, the manifest row, to put predictions back in place, and ``source``, which manifest that is
+    (0: the uni-task one, 1: the MTL set's; :data:`SOURCES`). ``transform(faces, seed)`` augments the
     window (training), with a seed drawn from torch's generator.
     """
 
@@ -65,6 +69,7 @@ class ClipDataset(Dataset):
                  rows: np.ndarray | None = None, audio: AudioStore | None = None,
                  transform: Callable[[torch.Tensor, int], torch.Tensor] | None = None):
         self.manifest = manifest
+        self.source = SOURCES.index(manifest.kind)
         self.spec = spec
         self.transform = transform
         self.rows = np.arange(len(manifest)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -122,6 +127,7 @@ class ClipDataset(Dataset):
             "au": torch.from_numpy(self._au[row].astype(np.float32)),
             "au_mask": torch.from_numpy(self._au[row] != AU_IGNORE),
             "row": torch.tensor(row),
+            "source": torch.tensor(self.source),
         }
         if self.audio is not None:
             wave = self.audio.waveform(self._files[v])

@@ -98,10 +98,17 @@ def task_set_data(config: ExperimentConfig, layout: Layout, uni: SplitData, audi
     return sets
 
 
+def clip_datasets(dataset: ClipDataset | TaskSets) -> list[ClipDataset]:
+    """The distinct clip datasets behind a training dataset."""
+    if isinstance(dataset, TaskSets):
+        return list({id(d): d for d in dataset.datasets}.values())
+    return [dataset]
+
+
 def warm_audio_cache(dataset: ClipDataset | TaskSets) -> None:
     """Decode every video's audio once, before workers start (each would otherwise decode it again)."""
     if isinstance(dataset, TaskSets):
-        for part in {id(d): d for d in dataset.datasets}.values():
+        for part in clip_datasets(dataset):
             warm_audio_cache(part)
         return
     if dataset.audio is None:
