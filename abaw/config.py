@@ -164,11 +164,17 @@ class DistillConfig:
         teacher_outputs: "online" (run the teacher on every batch, on the same augmented clips as the
             student) or "exported" (run it once over the un-augmented training clips, write its outputs to
             ``TEACHER_RUN/exports/`` and read them; ``abaw.distill.export``).
+        ntm_threshold: PKD's negative-transfer module: the "cosine" term of a clip is dropped when the
+            teacher's error 1 - CCC on the clip's sequence exceeds this (0: off). Needs the exported outputs,
+            which hold the teacher's predictions over whole sequences.
+        ntm_seconds: length of a sequence, in seconds of its video.
     """
 
     teacher: str | None = None
     temperature: float = 2.5
     teacher_outputs: str = "online"
+    ntm_threshold: float = 0.0
+    ntm_seconds: float = 2.0
     privileged: tuple[str, ...] = ()
     cosine_weight: float = 1.0
     ot_weight: float = 0.6
@@ -241,6 +247,9 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
         if value not in allowed:
             raise ConfigError(f"{section}.{key} is {value!r}; choose one of {', '.join(allowed)}")
     data, loss = config.data, config.loss
+    if config.distill.ntm_threshold > 0 and config.distill.teacher_outputs != "exported":
+        raise ConfigError("distill.ntm_threshold judges the teacher on whole sequences, from its exported outputs: "
+                          "set distill.teacher_outputs=exported")
     unknown = [p for p in config.distill.privileged if p not in PRIVILEGED]
     if unknown:
         raise ConfigError(f"distill.privileged names {unknown}; choose among {', '.join(PRIVILEGED)}")

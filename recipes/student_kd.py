@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         with accelerator.main_process_first():  # the main process exports; the others read its file
             teacher = exported_teacher(teacher, args.teacher, config.data.root, clip_datasets(train.dataset),
                                        config.train.batch_size, config.data.num_workers, accelerator.device)
+        if config.distill.ntm_threshold > 0:
+            teacher.add_negative_transfer(clip_datasets(train.dataset), config.distill.ntm_threshold,
+                                          config.distill.ntm_seconds)
     # Eq. 13's soft labels, plus the privileged embedding losses that distill.privileged names.
     objective = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature,
                                    config.distill)

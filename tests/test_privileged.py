@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from abaw.distill.privileged import cosine_loss, negative_transfer_weights
+from abaw.distill.privileged import cosine_loss, negative_transfer_weights, sequence_teacher_ccc
+from abaw.metrics import ccc
 
 
 def test_cosine_loss_is_the_mean_of_per_sample_terms():
@@ -37,3 +38,23 @@ def test_negative_transfer_weights_for_four_teacher_cccs():
     for threshold in (0.0, 0.3, 0.95, 1.0):
         distill, truth = negative_transfer_weights(ccc, threshold)
         assert (distill >= 0).all() and (truth >= 0).all()  # never negative, whatever the teacher's CCC
+
+
+def test_teacher_ccc_is_judged_per_sequence_of_each_video():
+    rng = np.random.default_rng(0)
+    # Video 0: 10 frames at 2 fps, sequences of 2 s = 4 frames: (1-4), (5-8), (9-10). Video 1: 3 frames.
+    videos = np.array([0] * 10 + [1] * 3)
+    frames = np.r_[np.arange(1, 11), np.arange(1, 4)]
+    fps = np.array([2.0] * 10 + [25.0] * 3)
+    labels = rng.uniform(-1, 1, (13, 2))
+    labels[9] = -5  # frame 10 of video 0 unlabelled: its sequence (9-10) keeps one labelled frame
+    teacher = labels + rng.normal(0, 0.3, (13, 2))
+    result = sequence_teacher_ccc(videos, frames, fps, teacher, labels, seconds=2.0)
+
+    def expected(rows):
+        return np.mean([ccc(teacher[rows, d], labels[rows, d]) for d in range(2)])
+
+    np.testing.assert_allclose(result[:4], expected(slice(0, 4)))
+    np.testing.assert_allclose(result[4:8], expected(slice(4, 8)))
+    assert np.isnan(result[8:10]).all()  # one labelled frame: no judgement
+    np.testing.assert_allclose(result[10:], expected(slice(10, 13)))

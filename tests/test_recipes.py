@@ -134,7 +134,7 @@ def test_student_with_privileged_losses_projects_to_the_teacher_width(runs, synt
                                  f"data.root={synth_root}", f"data.cache_dir={runs['cache']}",
                                  f"train.out_dir={student}", "model.modalities=[visual]", "model.fusion_dims=[8]",
                                  "distill.privileged=[cosine,ot,centroid]", "distill.teacher_outputs=exported",
-                                 "train.epochs=1"]) == 0
+                                 "distill.ntm_threshold=0.8", "train.epochs=1"]) == 0
     assert (runs["teacher"] / "exports/teacher_outputs.safetensors").is_file()
     header = (student / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_pkd_cosine", "train_pkd_ot", "train_pkd_centroid"} <= set(header)

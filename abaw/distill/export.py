@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from abaw.data.clips import SOURCES, ClipDataset
+from abaw.distill.privileged import negative_transfer_weights, sequence_teacher_ccc
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class ExportedTeacher(nn.Module):
     def __init__(self, path: str | Path):
         super().__init__()
         self.path = Path(path)
+        self.outputs: tuple[str, ...] = OUTPUTS
         self.sources: list[str] = []
         with safe_open(str(path), framework="pt") as f:
             for source in SOURCES:
@@ -112,6 +114,27 @@ class ExportedTeacher(nn.Module):
                 self.sources.append(source)
                 for key in ("rows", *OUTPUTS):
                     self.register_buffer(f"{source}_{key}", f.get_tensor(f"{source}.{key}"), persistent=False)
+
+    def add_negative_transfer(self, datasets: Iterable[ClipDataset], threshold: float, seconds: float) -> None:
+        """Give every exported uni-task clip the distillation weight of PKD's negative-transfer module: 0 where
+        the teacher's CCC on the clip's sequence (``seconds`` of its video) is below 1 - ``threshold``, 1
+        elsewhere (also where a sequence has too few VA labels to judge, and for MTL images, which are single
+        frames). ``datasets``: the training clip datasets; the uni-task one supplies frames and labels."""
+        dataset = next((d for d in datasets if SOURCES[d.source] == "uni"), None)
+        self.outputs = (*OUTPUTS, "ntm_weight")
+        for name in self.sources:
+            rows = getattr(self, f"{name}_rows")
+            weight = torch.ones(len(rows))
+            if name == "uni" and dataset is not None:
+                r = rows.numpy()
+                videos = dataset._video[r]
+                ccc = sequence_teacher_ccc(videos, dataset._frame[r], dataset._fps[videos],
+                                           getattr(self, f"{name}_va").numpy(), dataset._va[r], seconds)
+                judged = ~np.isnan(ccc)
+                weight[judged] = negative_transfer_weights(torch.from_numpy(ccc[judged]).float(), threshold)[0]
+                log.info("negative transfer: distillation dropped for %d of %d clips (teacher CCC below %.2f on "
+                         "their %.1f-s sequence)", int((weight == 0).sum()), len(weight), 1 - threshold, seconds)
+            self.register_buffer(f"{name}_ntm_weight", weight, persistent=False)
 
     def forward(self, batch: dict[str, Tensor], grl_coefficient: float = 1.0) -> dict[str, Tensor]:
         rows, source = batch["row"], batch["source"]
@@ -128,7 +151,7 @@ class ExportedTeacher(nn.Module):
             if bool(missing.any()):
                 raise KeyError(f"{self.path}: {name} rows {rows[chosen][missing][:5].tolist()} were not exported; "
                                f"export again")
-            for key in OUTPUTS:
+            for key in self.outputs:
                 values = getattr(self, f"{name}_{key}")[position]
                 if key not in outputs:
                     outputs[key] = values.new_empty((len(rows), *values.shape[1:]))

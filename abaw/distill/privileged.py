@@ -5,12 +5,15 @@ negative-transfer module drops the distillation where the teacher itself is wron
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from abaw import metrics
 from abaw.config import DistillConfig
 from abaw.distill.ot import centroid_loss, structural_loss
+from abaw.tasks import VA_IGNORE
 
 
 def cosine_loss(student: Tensor, teacher: Tensor, weights: Tensor | None = None) -> Tensor:
@@ -56,12 +59,41 @@ def negative_transfer_weights(teacher_ccc: Tensor, threshold: float) -> tuple[Te
     return distill, truth
 
 
+def sequence_teacher_ccc(videos: np.ndarray, frames: np.ndarray, fps: np.ndarray, teacher_va: np.ndarray,
+                         labels_va: np.ndarray, seconds: float) -> np.ndarray:
+    """The teacher's CCC (mean over valence and arousal) on the sequence each frame belongs to.
+
+    A sequence is a run of ``seconds`` of one video (frames (k * L, (k + 1) * L], L = round(seconds * fps)),
+    the unit over which PKD's negative-transfer module judges the teacher. Frames without a VA label are left
+    out of the CCC; a sequence with fewer than 2 labelled frames gets NaN (no judgement).
+
+    Args:
+        videos: (N,) video codes; frames: (N,) 1-based frame numbers; fps: (N,) each frame's video rate;
+        teacher_va: (N, 2) the teacher's VA; labels_va: (N, 2) the labels (-5 where absent).
+    """
+    length = np.maximum(1, np.round(seconds * fps)).astype(np.int64)
+    segment = (frames - 1) // length
+    keys = np.stack([videos, segment], axis=1)
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    result = np.full(len(frames), np.nan)
+    labelled = (labels_va != VA_IGNORE).all(axis=1)
+    for g in np.unique(group):
+        members = group == g
+        use = members & labelled
+        if use.sum() >= 2:
+            result[members] = np.mean([metrics.ccc(teacher_va[use, d], labels_va[use, d]) for d in range(2)])
+    return result
+
+
 def privileged_losses(student: dict[str, Tensor], teacher: dict[str, Tensor],
                       distill: DistillConfig) -> dict[str, tuple[float, Tensor]]:
     """The embedding losses that ``distill.privileged`` names, each with its weight.
 
     "cosine" and "centroid" compare the student's embedding (its ``projected`` one, when the widths differ)
-    with the teacher's fused ``embedding``; "ot" compares the two similarity structures, for any widths.
+    with the teacher's fused ``embedding``; "ot" compares the two similarity structures, for any widths. When
+    the teacher carries ``ntm_weight`` (an export with the negative-transfer module on), "cosine" is weighted
+    per sample by it.
 
     Returns:
         loss name ("pkd_cosine", "pkd_ot", "pkd_centroid") -> (weight, loss).
@@ -71,9 +103,10 @@ def privileged_losses(student: dict[str, Tensor], teacher: dict[str, Tensor],
         return losses
     student_embedding = student.get("projected", student["embedding"])
     target = teacher["embedding"]
+    ntm = teacher.get("ntm_weight")  # per-sample distillation weights of the negative-transfer module
     for name in distill.privileged:
         if name == "cosine":
-            losses["pkd_cosine"] = (distill.cosine_weight, cosine_loss(student_embedding, target))
+            losses["pkd_cosine"] = (distill.cosine_weight, cosine_loss(student_embedding, target, ntm))
         elif name == "centroid":
             losses["pkd_centroid"] = (distill.centroid_weight, centroid_loss(student_embedding, target))
         elif name == "ot":
