@@ -42,9 +42,10 @@ class AudioEncoder(nn.Module):
     def pool(sequence: Tensor) -> Tensor:
         return sequence.mean(dim=1)
 
-    def forward(self, wave: Tensor) -> Tensor:
-        """(B, N) waveform -> (B, out_dim)."""
-        return self.pool(self.sequence(wave))
+    def forward(self, wave: Tensor, sequence: bool = False) -> Tensor:
+        """(B, N) waveform -> (B, out_dim); with ``sequence``, the (B, L, out_dim) sequence instead."""
+        steps = self.sequence(wave)
+        return steps if sequence else self.pool(steps)
 
 
 class SoundNetEncoder(AudioEncoder):

@@ -22,8 +22,8 @@ class MultitaskModel(nn.Module):
         encoders: modality name -> encoder. An encoder maps ``batch[encoder.input_key]`` to a
             (B, encoder.out_dim) embedding.
         fusion: maps the dict of modality embeddings to the (B, D) embedding; has ``out_dim``. A fusion with
-            ``uses_sequences = True`` gets each encoder's ``sequence`` (B, L_m, D_m) instead, and the
-            per-modality outputs are the encoders' ``pool`` of them.
+            ``uses_sequences = True`` gets each encoder's sequence (B, L_m, D_m) instead, from
+            ``encoder(x, sequence=True)``, and the per-modality outputs are the encoders' ``pool`` of them.
         heads: maps the (B, D) embedding to ``va``, ``expr`` and ``au``.
         discriminator: optional; maps the (B, D) embedding and the reversal coefficient to task-set logits
             (:class:`abaw.models.grl.TaskDiscriminator`).
@@ -56,8 +56,8 @@ class MultitaskModel(nn.Module):
         if self.fusion_uses_sequences:
             lacking = [n for n, e in encoders.items() if not (hasattr(e, "sequence") and hasattr(e, "pool"))]
             if lacking:
-                raise TypeError(f"{type(fusion).__name__} attends over time; encoders {lacking} need "
-                                f"`sequence` and `pool` methods")
+                raise TypeError(f"{type(fusion).__name__} attends over time; encoders {lacking} need a "
+                                f"`sequence` method (called as encoder(x, sequence=True)) and a `pool` method")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -90,7 +90,7 @@ class MultitaskModel(nn.Module):
                 raise KeyError(f"the {name} encoder reads batch[{encoder.input_key!r}], which is absent "
                                f"(batch keys: {', '.join(sorted(batch))})")
             if self.fusion_uses_sequences:  # attention over time: the encoder's whole sequence, and its summary
-                sequences[name] = encoder.sequence(batch[encoder.input_key])
+                sequences[name] = encoder(batch[encoder.input_key], sequence=True)
                 embeddings[name] = encoder.pool(sequences[name])
             else:
                 embeddings[name] = encoder(batch[encoder.input_key])

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from abaw.models.factory import ModelConfig, build_model
+from abaw.models.factory import FUSIONS, ModelConfig, build_model
 
 
 def _parts(model: nn.Module) -> dict[str, nn.Module]:
@@ -108,13 +108,15 @@ def format_report(reports: Mapping[str, Mapping[str, Mapping[str, int]]]) -> str
 
 
 def teacher_student_reports(config: ModelConfig, frames: int, audio_seconds: float) -> dict[str, dict[str, Any]]:
-    """Reports of the teacher (``config`` as given) and its student (the same config, visual only)."""
+    """Reports of the teacher (``config`` as given) and its student (the same config, visual only; with the
+    concatenation fusion when the teacher's is joint cross-attention, which needs two modalities)."""
     size = config.image_size
     batch = {
         "faces": torch.randint(0, 256, (1, frames, 3, size, size), dtype=torch.uint8),
         "audio": torch.randn(1, round(audio_seconds * config.sample_rate)) * 0.1,
     }
-    student = ModelConfig(**{**vars(config), "modalities": ("visual",)})
+    fusion = "concat" if config.fusion == "jca" else config.fusion
+    student = ModelConfig(**{**vars(config), "modalities": ("visual",), "fusion": fusion})
     return {
         "teacher": model_report(build_model(config), batch),
         "student": model_report(build_model(student), batch),
@@ -130,12 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=6, help="faces in the window")
     parser.add_argument("--audio-seconds", type=float, default=10.0, help="seconds of past audio")
     parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate, help="audio rate in Hz")
-    parser.add_argument("--audio-encoder", default=defaults.audio_encoder, choices=("soundnet", "logmel"))
+    parser.add_argument("--audio-encoder", default=defaults.audio_encoder, choices=("soundnet", "logmel"),
+                        help="audio encoder (default: %(default)s)")
+    parser.add_argument("--fusion", default=defaults.fusion, choices=FUSIONS,
+                        help="the teacher's fusion (default: %(default)s)")
     args = parser.parse_args(argv)
     config = ModelConfig(backbone=args.backbone, image_size=args.image_size, sample_rate=args.sample_rate,
-                         audio_encoder=args.audio_encoder)
+                         audio_encoder=args.audio_encoder, fusion=args.fusion)
     print(f"{args.backbone} at {args.image_size} px, {args.frames} frames, {args.audio_seconds:g} s of audio "
-          f"at {args.sample_rate} Hz ({args.audio_encoder}); MACs for one sample")
+          f"at {args.sample_rate} Hz ({args.audio_encoder}, {args.fusion} fusion); MACs for one sample")
     print(format_report(teacher_student_reports(config, args.frames, args.audio_seconds)))
     return 0
 

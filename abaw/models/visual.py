@@ -143,9 +143,11 @@ class VisualEncoder(nn.Module):
         """(B, T, out_dim) -> (B, out_dim), as :meth:`forward` summarises the window."""
         return self.temporal.pool(sequence)
 
-    def forward(self, faces: Tensor) -> Tensor:
-        """(B, T, 3, S, S) faces, the last one the predicted frame -> (B, out_dim)."""
-        return self.pool(self.sequence(faces))
+    def forward(self, faces: Tensor, sequence: bool = False) -> Tensor:
+        """(B, T, 3, S, S) faces, the last one the predicted frame -> (B, out_dim); with ``sequence``, the
+        (B, T, out_dim) sequence instead."""
+        steps = self.sequence(faces)
+        return steps if sequence else self.pool(steps)
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> tuple[list[str], list[str]]:
