@@ -10,9 +10,9 @@ Variants, each trained with 3 seeds on task-wise batches (VA, EXPR, AU and MTL s
     student, fixed task weights          gamma = 1
     student, audio-visual                eq. 13 with the teacher's inputs, as the paper's student has
 
-Every student but the last is visual-only; each distils the plain teacher of its seed (its best checkpoint). Each model is
-its best epoch by the summed uni-task validation score; it is then scored on the uni-task validation videos
-(VA, EXPR, AU) and on the MTL validation file (the MTL score P).
+Every student but the last is visual-only; each distils the plain teacher of its seed (its best checkpoint).
+Each model is its best epoch by the summed uni-task validation score; it is then scored on the uni-task
+validation videos (VA, EXPR, AU) and on the MTL validation file (the MTL score P).
 
     python benchmarks/multitask_ablation.py --data-root data/synth [--seeds 0 1 2] [--epochs 4] [--train-clips 1500]
 
@@ -22,11 +22,8 @@ interrupted ablation continues where it stopped.
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import json
-import os
-import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -41,7 +38,9 @@ from abaw.engine.data import audio_store, build_mtl_split, warm_audio_cache
 from abaw.engine.loop import predict_rows, score_outputs
 from abaw.models import build_model
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from ablation import ROOT, arguments, run_recipe, summarize, table  # noqa: E402
+
 # Validation on every 3rd frame keeps the 18 trainings within half an hour on 2 cores; pooled CCC and F1
 # barely move with the stride (neighbouring frames are near-duplicates).
 COMMON = ["data.task_sets=[va,expr,au,mtl]", "data.val_stride=3", "train.early_stop=0"]
@@ -59,18 +58,6 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 METRICS = ("ccc_valence", "ccc_arousal", "va", "expr", "au", "mtl")
 
 
-def recipe(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-def finished(run: Path, epochs: int) -> bool:
-    state = run / "train_state.json"
-    return state.is_file() and json.loads(state.read_text())["epoch"] >= epochs
-
-
 @torch.no_grad()
 def mtl_score(run: Path, data_root: str) -> float:
     """The MTL score P of a run's best checkpoint on the MTL validation file."""
@@ -85,25 +72,15 @@ def mtl_score(run: Path, data_root: str) -> float:
     return score_outputs(predict_rows(model, loader, accelerator), split.manifest, ("va", "expr", "au"))["score"]
 
 
-def scores(run: Path, data_root: str) -> dict[str, float]:
-    best = json.loads((run / "best" / "metrics.json").read_text())
+def scores(best: dict, run: Path, data_root: str) -> dict[str, float]:
     return {"ccc_valence": best["va"]["ccc_valence"], "ccc_arousal": best["va"]["ccc_arousal"],
             "va": best["va"]["score"], "expr": best["expr"]["f1_macro"], "au": best["au"]["f1_mean"],
             "mtl": mtl_score(run, data_root), "best_epoch": best["epoch"]}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default="data/synth")
-    parser.add_argument("--config", default="recipes/configs/demo.yaml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--train-clips", type=int, default=1500, help="clips per epoch")
-    parser.add_argument("--out", default="runs/multitask_ablation")
-    args = parser.parse_args()
-    os.environ.setdefault("ABAW_CACHE", str(Path(args.out) / "cache"))
-    common = ["--config", args.config, f"data.root={args.data_root}", f"train.epochs={args.epochs}",
-              f"data.train_clips={args.train_clips}", *COMMON]
+    args, common = arguments(__doc__.splitlines()[0], "runs/multitask_ablation")
+    common = [*common, *COMMON]
     results: dict = {"config": args.config, "data_root": args.data_root, "epochs": args.epochs,
                      "train_clips": args.train_clips, "common_overrides": COMMON, "variants": {}}
     started = time.perf_counter()
@@ -112,25 +89,16 @@ def main() -> int:
         for name, (script, overrides) in VARIANTS.items():
             run = folder / name.replace(" ", "_").replace(",", "").replace("+", "plus")
             extra = ["--teacher", str(folder / "teacher")] if script == "student_kd" else []
-            if not finished(run, args.epochs):
-                code = recipe(script)([*common, *extra, *overrides, f"train.seed={seed}", f"train.out_dir={run}"])
-                if code != 0:
-                    raise SystemExit(f"{name}, seed {seed}: the recipe exited with {code}")
+            best = run_recipe(script, [*common, *extra, *overrides, f"train.seed={seed}"], run, args.epochs)
             entry = results["variants"].setdefault(name, {"overrides": overrides, "seeds": {}})
-            entry["seeds"][str(seed)] = scores(run, args.data_root)
+            entry["seeds"][str(seed)] = scores(best, run, args.data_root)
             print(f"seed {seed} {name}: " + ", ".join(f"{m} {entry['seeds'][str(seed)][m]:.3f}" for m in METRICS),
                   flush=True)
-    for entry in results["variants"].values():
-        per_seed = entry["seeds"].values()
-        entry["mean"] = {m: statistics.fmean(s[m] for s in per_seed) for m in METRICS}
-        entry["std"] = {m: statistics.stdev(s[m] for s in per_seed) if len(per_seed) > 1 else 0.0 for m in METRICS}
+    summarize(results["variants"], METRICS)
     results["minutes"] = round((time.perf_counter() - started) / 60, 1)
     path = ROOT / "benchmarks" / "results" / "multitask_ablation.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n| variant | CCC-V | CCC-A | VA | EXPR F1 | AU F1 | MTL P |\n|---|" + "---:|" * 6)
-    for name, entry in results["variants"].items():
-        cells = [f"{entry['mean'][m]:.3f} ± {entry['std'][m]:.3f}" for m in METRICS]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n" + table(results["variants"], METRICS, ("CCC-V", "CCC-A", "VA", "EXPR F1", "AU F1", "MTL P")))
     print(f"\nwritten to {path} ({results['minutes']} min)")
     return 0
 

@@ -37,7 +37,8 @@ class Manifest:
             ``valence``, ``arousal`` (-5 = no label), ``expr`` (-1), ``AU1`` ... ``AU26`` (-1), ``has_face``
             (a crop exists for this frame), ``face_frame`` (the crop to show for it; -1 = none, a black frame).
         videos: one row per annotation name (index ``video``): ``source`` (video file stem), ``n_frames``,
-            ``crop_folder`` (or None), ``crops`` (sorted frames that have a crop), ``tasks`` (the tasks labelled in this split, e.g. "va,au").
+            ``crop_folder`` (or None), ``crops`` (sorted frames that have a crop), ``tasks`` (the tasks labelled
+            in this split, e.g. "va,au").
         kind: "uni" for whole videos of the uni-task challenges, "mtl" for the MTL set's static frames.
     """
 

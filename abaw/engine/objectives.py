@@ -37,9 +37,10 @@ class MultitaskObjective:
     On a batch of one task set (Algorithm 1) every frame is labelled for the set's task i and for no other,
     so this is exactly gamma_i (alpha L_i^S + L_i^D) + sum_j beta gamma_j L_j^D + L^T. On a mixed batch each
     task's labelled and unlabelled frames form one term each, each term the mean over its own frames (so
-    L^D counts twice as much as a single mean over the batch would). The discriminator sits behind a gradient-reversal layer whose coefficient
-    is delta: the shared embedding receives -delta times the gradient of L^T (eq. 13's delta L^T, reversed),
-    while the discriminator itself learns from L^T at full weight and is ready when a ramp brings delta up.
+    L^D counts twice as much as a single mean over the batch would). The discriminator sits behind a
+    gradient-reversal layer whose coefficient is delta: the shared embedding receives -delta times the gradient
+    of L^T (eq. 13's delta L^T, reversed), while the discriminator itself learns from L^T at full weight and
+    is ready when a ramp brings delta up.
     On MTL batches every task is labelled; the paper writes the plain sum of the supervised losses there,
     which this is up to the weights alpha and gamma.
 

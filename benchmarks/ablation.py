@@ -1,0 +1,59 @@
+"""What the ablation scripts share: their command line, running a recipe in-process (a finished run is
+reused), and the mean and standard deviation over seeds."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def arguments(description: str, out: str) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed command line, and the recipe arguments every run of the ablation shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data-root", default="data/synth")
+    parser.add_argument("--config", default="recipes/configs/demo.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--train-clips", type=int, default=1500, help="clips per epoch")
+    parser.add_argument("--out", default=out)
+    args = parser.parse_args()
+    os.environ.setdefault("ABAW_CACHE", str(Path(args.out) / "cache"))
+    common = ["--config", args.config, f"data.root={args.data_root}", f"train.epochs={args.epochs}",
+              f"data.train_clips={args.train_clips}"]
+    return args, common
+
+
+def run_recipe(script: str, args: list[str], run: Path, epochs: int) -> dict:
+    """Train ``run`` with a recipe unless it already finished ``epochs``; its best checkpoint's metrics."""
+    state = run / "train_state.json"
+    if not (state.is_file() and json.loads(state.read_text())["epoch"] >= epochs):
+        spec = importlib.util.spec_from_file_location(script, ROOT / "recipes" / f"{script}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        code = module.main([*args, f"train.out_dir={run}"])
+        if code != 0:
+            raise SystemExit(f"{run}: the recipe exited with {code}")
+    return json.loads((run / "best" / "metrics.json").read_text())
+
+
+def summarize(variants: dict[str, dict], metrics: tuple[str, ...]) -> None:
+    """Add the mean and (sample) standard deviation over seeds to every variant."""
+    for entry in variants.values():
+        per_seed = entry["seeds"].values()
+        entry["mean"] = {m: statistics.fmean(s[m] for s in per_seed) for m in metrics}
+        entry["std"] = {m: statistics.stdev(s[m] for s in per_seed) if len(per_seed) > 1 else 0.0 for m in metrics}
+
+
+def table(variants: dict[str, dict], metrics: tuple[str, ...], headers: tuple[str, ...]) -> str:
+    """A markdown table of mean ± std per variant."""
+    lines = [f"| variant | {' | '.join(headers)} |", "|---|" + "---:|" * len(headers)]
+    for name, entry in variants.items():
+        lines.append(f"| {name} | " + " | ".join(f"{entry['mean'][m]:.3f} ± {entry['std'][m]:.3f}"
+                                                  for m in metrics) + " |")
+    return "\n".join(lines)
