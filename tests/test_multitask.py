@@ -173,12 +173,17 @@ def test_unlabelled_task_gives_no_supervised_loss_but_its_distillation_loss():
     assert student.params["expr"].grad.abs().sum() == 0
 
 
-def test_gradient_never_reaches_the_teacher():
+def test_gradient_reaches_the_student_and_never_the_teacher():
+    """Soft labels and every privileged embedding loss together."""
     rng = np.random.default_rng(3)
-    teacher = Fixed(raw_outputs(rng))
-    objective = MultitaskObjective(("va", "expr", "au"), LossConfig(), teacher=teacher)
-    objective(Fixed(raw_outputs(rng)), tiny_batch(rng))["loss"].backward()
+    teacher_outputs, student_outputs = raw_outputs(rng), raw_outputs(rng)
+    teacher_outputs["embedding"], student_outputs["embedding"] = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    teacher, student = Fixed(teacher_outputs), Fixed(student_outputs)
+    distill = DistillConfig(privileged=("cosine", "ot", "centroid"), ot_k=3)
+    objective = MultitaskObjective(("va", "expr", "au"), LossConfig(delta=1.0), teacher=teacher, distill=distill)
+    objective(student, tiny_batch(rng))["loss"].backward()
     assert all(p.grad is None for p in teacher.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
 
 
 def test_delta_ramps_from_zero_to_its_value():
