@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             teacher.add_negative_transfer(clip_datasets(train.dataset), config.distill.ntm_threshold,
                                           config.distill.ntm_seconds)
     # Eq. 13's soft labels, plus the privileged embedding losses that distill.privileged names.
-    objective = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature,
-                                   config.distill)
+    objective = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill)
     train_loader, val_loader = loaders(config, train.dataset, val.dataset)
     state = fit(student, objective, train_loader, val_loader, val.manifest, config, accelerator)
     accelerator.print(f"best validation score {state.best_score:.4f} at epoch {state.best_epoch}; "

@@ -105,7 +105,7 @@ def test_eq13_matches_a_hand_computation_term_by_term():
     alpha, kd, beta, T = 10.0, 1.0, 0.9, 2.5
     gamma = {"va": 1.0, "expr": math.exp(0.5 * 2), "au": math.exp(0.5 * 1)}
     objective = MultitaskObjective(("va", "expr", "au"), LossConfig(alpha=alpha, kd=kd, beta=beta, delta=1.0),
-                                   teacher=Fixed(t), temperature=T)
+                                   teacher=Fixed(t), distill=DistillConfig(temperature=T))
     objective.task_weights = gamma
     result = {k: v.detach() for k, v in objective(Fixed(s), batch).items() if k != "outputs"}
 

@@ -161,8 +161,8 @@ def test_exported_teacher_gives_the_losses_of_the_online_teacher(runs, synth_roo
     assert (teacher_run / "exports/teacher_outputs.safetensors").is_file()
     config, student = build_student(config, teacher)
     loader, _ = loaders(config, train.dataset, train.dataset.datasets[0])
-    online = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill.temperature, config.distill)
-    offline = MultitaskObjective(config.data.tasks, config.loss, exported, config.distill.temperature, config.distill)
+    online = MultitaskObjective(config.data.tasks, config.loss, teacher, config.distill)
+    offline = MultitaskObjective(config.data.tasks, config.loss, exported, config.distill)
     student.eval()
     for step, batch in zip(range(4), loader):  # one batch of each task set, MTL included
         a, b = online(student, batch), offline(student, batch)

@@ -73,15 +73,16 @@ def sequence_teacher_ccc(videos: np.ndarray, frames: np.ndarray, fps: np.ndarray
     """
     length = np.maximum(1, np.round(seconds * fps)).astype(np.int64)
     segment = (frames - 1) // length
-    keys = np.stack([videos, segment], axis=1)
-    _, group = np.unique(keys, axis=0, return_inverse=True)
-    group = group.reshape(-1)
+    # Sort by (video, segment) once and walk the runs: one pass, whatever the number of sequences.
+    order = np.lexsort((segment, videos))
+    keys = np.stack([videos[order], segment[order]], axis=1)
+    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1), True])
     result = np.full(len(frames), np.nan)
     labelled = (labels_va != VA_IGNORE).all(axis=1)
-    for g in np.unique(group):
-        members = group == g
-        use = members & labelled
-        if use.sum() >= 2:
+    for start, stop in zip(starts[:-1], starts[1:]):
+        members = order[start:stop]
+        use = members[labelled[members]]
+        if len(use) >= 2:
             result[members] = np.mean([metrics.ccc(teacher_va[use, d], labels_va[use, d]) for d in range(2)])
     return result
 

@@ -56,6 +56,11 @@ def labelled_rows(manifest: Manifest, tasks: tuple[str, ...]) -> np.ndarray:
     return np.flatnonzero(labelled)
 
 
+def train_augmentation(config: ExperimentConfig, split: str) -> WindowAugmentation | None:
+    """The window augmentation of training clips (``data.augment``); None for any other split."""
+    return WindowAugmentation(config.data.window_frames) if split == "train" and config.data.augment else None
+
+
 def build_split(config: ExperimentConfig, layout: Layout, split: str, stride: int = 1,
                 audio: AudioStore | None = None, with_audio: bool | None = None) -> SplitData:
     """The labelled frames of a split (every ``stride``-th of each video) as clips."""
@@ -64,7 +69,7 @@ def build_split(config: ExperimentConfig, layout: Layout, split: str, stride: in
     if stride > 1:
         rows = rows[(manifest.frames["frame"].to_numpy()[rows] - 1) % stride == 0]
     spec = clip_spec(config, with_audio)
-    augment = WindowAugmentation(spec.frames) if split == "train" and config.data.augment else None
+    augment = train_augmentation(config, split)
     dataset = ClipDataset(manifest, layout, spec, rows=rows, audio=audio, transform=augment)
     return SplitData(manifest, dataset)
 
@@ -73,7 +78,7 @@ def build_mtl_split(config: ExperimentConfig, layout: Layout, split: str, audio:
                     with_audio: bool | None = None) -> SplitData:
     """The MTL set's static images of a split as clips (all of them: every row carries some label)."""
     manifest = build_mtl_manifest(layout, split, config.data.retention)
-    augment = WindowAugmentation(config.data.window_frames) if split == "train" and config.data.augment else None
+    augment = train_augmentation(config, split)
     dataset = ClipDataset(manifest, layout, clip_spec(config, with_audio, mtl=True), audio=audio, transform=augment)
     return SplitData(manifest, dataset)
 

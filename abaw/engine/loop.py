@@ -89,6 +89,11 @@ def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataL
     return state
 
 
+def epoch_steps(batches: int, train: TrainConfig) -> int:
+    """Optimizer steps per epoch: the loader's batches, at most ``train.max_steps`` when that is set."""
+    return min(batches, train.max_steps) if train.max_steps else batches
+
+
 def lr_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig,
                 steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over ``train.warmup_epochs``, then a constant rate or a cosine decay to 0 at the last step.
@@ -97,8 +102,7 @@ def lr_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig,
     """
     if train.schedule not in ("constant", "cosine"):
         raise ConfigError(f"train.schedule is {train.schedule!r}; expected 'constant' or 'cosine'")
-    if train.max_steps:
-        steps_per_epoch = min(steps_per_epoch, train.max_steps)
+    steps_per_epoch = epoch_steps(steps_per_epoch, train)
     total = max(1, steps_per_epoch * train.epochs)
     warmup = round(train.warmup_epochs * steps_per_epoch)
 
@@ -122,7 +126,7 @@ def train_epoch(model: nn.Module, objective, loader: DataLoader, optimizer, sche
     # the end: a float() or an isfinite() per step would make every step wait for the GPU.
     sums: dict[str, torch.Tensor] = {}
     steps = 0
-    steps_per_epoch = min(len(loader), config.train.max_steps or len(loader))
+    steps_per_epoch = epoch_steps(len(loader), config.train)
     bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not accelerator.is_local_main_process,
                leave=False)
     for batch in bar:

@@ -51,8 +51,8 @@ class MultitaskObjective:
         tasks: the tasks trained.
         loss: the weights.
         teacher: the frozen teacher for L^D (None: eq. 12).
-        temperature: T of the tempered expression distribution in L^D.
-        distill: the privileged embedding losses to add (``distill.privileged``), each with its weight.
+        distill: T of the tempered expression distribution in L^D (``distill.temperature``), and the
+            privileged embedding losses to add (``distill.privileged``), each with its weight.
 
     Attributes:
         progress: fraction of training done, in [0, 1]; set by the loop before each step.
@@ -60,11 +60,10 @@ class MultitaskObjective:
     """
 
     def __init__(self, tasks: tuple[str, ...], loss: LossConfig, teacher: nn.Module | None = None,
-                 temperature: float = 2.5, distill: DistillConfig | None = None):
+                 distill: DistillConfig | None = None):
         self.tasks = tasks
         self.loss = loss
         self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
-        self.temperature = temperature
         self.distill = distill or DistillConfig()
         self.progress = 0.0
         self.task_weights = {task: 1.0 for task in tasks}
@@ -88,8 +87,8 @@ class MultitaskObjective:
                 teacher = self.teacher(batch)
             for task in self.tasks:
                 labelled = labelled_rows(batch, task)
-                own = soft_label_losses(outputs, teacher, self.temperature, (task,), rows=labelled)[task]
-                other = soft_label_losses(outputs, teacher, self.temperature, (task,), rows=~labelled)[task]
+                own = soft_label_losses(outputs, teacher, self.distill.temperature, (task,), rows=labelled)[task]
+                other = soft_label_losses(outputs, teacher, self.distill.temperature, (task,), rows=~labelled)[task]
                 parts[f"kd_{task}"], parts[f"kd_other_{task}"] = own, other
                 total = total + self.task_weights[task] * (self.loss.kd * own + self.loss.beta * other)
             for name, (weight, value) in privileged_losses(outputs, teacher, self.distill).items():
