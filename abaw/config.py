@@ -16,10 +16,12 @@ from typing import Any
 
 import yaml
 
+from abaw.errors import AbawError
+from abaw.io import write_text
 from abaw.models.factory import ModelConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(AbawError, ValueError):
     """A configuration file or override that does not fit the schema."""
 
 
@@ -35,7 +37,16 @@ class DataConfig:
         window_seconds: span of the face window (the paper: 2 s).
         audio_seconds: past audio per clip (the paper: 10 s), at the model's ``sample_rate``.
         retention: "last" (a face-less frame shows the last earlier crop) or "black".
-        cache_dir: decoded-audio cache (default ``$ABAW_CACHE`` or ``~/.cache/abaw``).
+        cache_dir: where decoded audio and the face caches are kept (default ``$ABAW_CACHE`` or
+            ``~/.cache/abaw``).
+        face_cache: where clips take their faces from (``abaw.data.face_cache``). "none": the JPEG crops,
+            decoded at every step. "frames": the decoded crops, stored once per video as uint8 arrays and
+            memory-mapped (the same pixels; for end-to-end training on a GPU, when decoding cannot keep up).
+            "features": the frozen visual backbone's per-frame features, computed once per crop; training
+            then runs everything but the backbone, and reaches the results of training on the images with
+            the same frozen backbone. Needs ``model.freeze_backbone=true`` and ``data.augment=false``
+            (augmentation would change the faces after their features were computed). The trained model
+            still holds the backbone, so ``abaw-predict`` runs it on the images.
         num_workers: DataLoader worker processes.
         train_clips: clips drawn at random (without replacement) per training epoch; 0 = every labelled
             frame. Neighbouring frames at 25-30 fps are near-duplicates, so an epoch of a sample sees the
@@ -64,6 +75,7 @@ class DataConfig:
     audio_seconds: float = 10.0
     retention: str = "last"
     cache_dir: str | None = None
+    face_cache: str = "none"
     num_workers: int = 2
     train_clips: int = 0
     val_stride: int = 1
@@ -168,6 +180,15 @@ class DistillConfig:
             teacher's error 1 - CCC on the clip's sequence exceeds this (0: off). Needs the exported outputs,
             which hold the teacher's predictions over whole sequences.
         ntm_seconds: length of a sequence, in seconds of its video.
+        pool_adapter_dim: MT-PKDOT stage 1 (``recipes/teacher_pool.py``): hidden width of the adapter that maps
+            each modality's embedding into the joint one's space (the paper: 256).
+        pool_alignment_weight: stage 1: weight of the adapters' alignment (1 - cos to the joint embedding).
+        pool_heads_weight: stage 1: weight of the modality heads' task losses (the paper: half the joint's).
+        pool_selection: stage 2, with a teacher pool: which member the embedding losses follow: "joint"
+            (the fused embedding only), "sample" (each frame's most confident member) or "batch" (the member
+            most confident over the batch). Ties and frames that cannot be judged fall back to the joint.
+        pool_confidence: how a member's confidence is judged: "error" (against the frame's labels) or
+            "entropy" (of its expression and AU predictions).
     """
 
     teacher: str | None = None
@@ -184,6 +205,11 @@ class DistillConfig:
     ot_matching: str = "ot"
     ot_epsilon: float = 0.01
     ot_iterations: int = 100
+    pool_adapter_dim: int = 256
+    pool_alignment_weight: float = 1.0
+    pool_heads_weight: float = 0.5
+    pool_selection: str = "joint"
+    pool_confidence: str = "error"
 
 
 @dataclass
@@ -234,9 +260,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 TASK_SETS = ("va", "expr", "au", "mtl")
 PRIVILEGED = ("cosine", "ot", "centroid")
 CHOICES = {("data", "mtl_window"): ("still", "video"), ("data", "validation"): ("tasks", "mtl"),
-           ("data", "retention"): ("last", "black"), ("distill", "ot_anchors"): ("top", "bottom"),
+           ("data", "retention"): ("last", "black"), ("data", "face_cache"): ("none", "frames", "features"),
+           ("distill", "ot_anchors"): ("top", "bottom"),
            ("distill", "ot_matching"): ("ot", "rows"), ("distill", "teacher_outputs"): ("online", "exported"),
-           ("loss", "delta_schedule"): ("fixed", "ramp")}
+           ("loss", "delta_schedule"): ("fixed", "ramp"), ("distill", "pool_selection"): ("joint", "sample", "batch"),
+           ("distill", "pool_confidence"): ("error", "entropy")}
 
 
 def resolve(config: ExperimentConfig) -> ExperimentConfig:
@@ -247,12 +275,26 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
         if value not in allowed:
             raise ConfigError(f"{section}.{key} is {value!r}; choose one of {', '.join(allowed)}")
     data, loss = config.data, config.loss
+    if data.face_cache == "features":
+        needs = [setting for setting, ok in (("model.freeze_backbone=true", config.model.freeze_backbone),
+                                             ("data.augment=false", not data.augment),
+                                             ("model.modalities=[visual, ...]", "visual" in config.model.modalities))
+                 if not ok]
+        if needs:
+            raise ConfigError(f"data.face_cache=features trains on a frozen backbone's features of the un-augmented "
+                              f"faces, computed once; also set {', '.join(needs)}")
     if config.distill.ntm_threshold > 0 and config.distill.teacher_outputs != "exported":
         raise ConfigError("distill.ntm_threshold judges the teacher on whole sequences, from its exported outputs: "
                           "set distill.teacher_outputs=exported")
     unknown = [p for p in config.distill.privileged if p not in PRIVILEGED]
     if unknown:
         raise ConfigError(f"distill.privileged names {unknown}; choose among {', '.join(PRIVILEGED)}")
+    if config.distill.pool_selection != "joint" and not config.distill.privileged:
+        raise ConfigError(f"distill.pool_selection={config.distill.pool_selection} picks the target of the embedding "
+                          f"losses; name them in distill.privileged (MT-PKDOT: [ot,centroid])")
+    if config.distill.pool_confidence == "entropy" and not {"expr", "au"} & set(data.tasks):
+        raise ConfigError("distill.pool_confidence=entropy reads the expression and AU predictions; data.tasks has "
+                          "neither: use distill.pool_confidence=error")
     unknown = [s for s in data.task_sets if s not in TASK_SETS]
     if unknown or len(set(data.task_sets)) != len(data.task_sets):
         raise ConfigError(f"data.task_sets {list(data.task_sets)}: each of {', '.join(TASK_SETS)} at most once")
@@ -303,8 +345,7 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def save_config(config: ExperimentConfig, path: str | Path) -> None:
     """Write the resolved config as YAML (reloading it gives the same config)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

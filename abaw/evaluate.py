@@ -8,7 +8,6 @@ and the MTL score is added.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -16,11 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from abaw import metrics
-from abaw.data.annotations import AnnotationError
-from abaw.data.layout import LayoutError, discover
+from abaw.data.layout import discover
 from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.errors import command
+from abaw.io import write_json
+from abaw.plots import write_plots
+from abaw.progress import progress_bar
 from abaw.predictions import PredictionError, prediction_files, read_predictions, task_values, tasks_in
-from abaw.submit.writer import SubmissionError, load_thresholds
+from abaw.submit.writer import load_thresholds
 from abaw.tasks import AU_NAMES, EXPR_CLASSES, TASKS
 
 log = logging.getLogger("abaw.eval")
@@ -58,7 +60,7 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
     rows_by_video = manifest.frames.groupby("video", observed=True, sort=False).indices
     all_frames = manifest.frames["frame"].to_numpy()
     order = []
-    for video in needed:
+    for video in progress_bar(needed, desc="reading predictions", unit="video", leave=False):
         rows = rows_by_video[video]
         frames = all_frames[rows]
         table = read_predictions(files[video], frames=np.arange(1, frames.max() + 1)
@@ -79,6 +81,10 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
         if len(present[task]) != len(needed):
             lacking = sorted(set(needed) - present[task])
             raise PredictionError(f"{pred_dir}: {task.upper()} columns missing from {', '.join(lacking[:10])}")
+        labelled = manifest.masks()[task][order].reshape(len(order), -1).any(axis=0)
+        if not (labelled.all() if task == "va" else labelled.any()):  # VA: valence and arousal each
+            log.warning("the annotations label no %s frame of these videos: %s not scored", task.upper(), task.upper())
+            continue
         pred = np.concatenate(predicted[task])
         if task == "va":
             results["va"] = metrics.va_metrics(pred, manifest.va()[order])
@@ -146,26 +152,36 @@ def build_parser() -> argparse.ArgumentParser:
         prog="abaw-eval",
         description="Score a predictions directory against a split's annotations with the ABAW metrics "
                     "(CCC pooled over the set, macro F1 over 8 expressions, mean F1 over 12 AUs; -5 / -1 "
-                    "frames left out).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "frames left out).")
     parser.add_argument("pred_dir", type=Path, help="predictions directory: one <video>.csv per video")
     parser.add_argument("--data-root", type=Path, required=True,
-                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth")
+                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth (required)")
     parser.add_argument("--annotations", type=Path, default=None,
-                        help="annotations folder to use when the root holds several editions'")
-    parser.add_argument("--split", choices=("train", "val"), default="val", help="split whose labels to score")
-    parser.add_argument("--tasks", default="va,expr,au", help="comma-separated tasks to score")
+                        help="annotations folder to use when the root holds several editions' (default: the only "
+                             "one found)")
+    parser.add_argument("--split", choices=("train", "val"), default="val",
+                        help="split whose labels to score (default: val)")
+    parser.add_argument("--tasks", default="va,expr,au",
+                        help="comma-separated tasks to score (default: va,expr,au)")
     parser.add_argument("--mtl", action="store_true",
-                        help="score the MTL set's static frames (MTL_Challenge files) and add the MTL score")
+                        help="score the MTL set's static frames (MTL_Challenge files) instead of whole videos, and "
+                             "add the MTL score (default: off)")
     parser.add_argument("--thresholds", type=Path, default=None,
-                        help="AU thresholds: an abaw-eval --json file or a JSON list of 12 (default 0.5 each)")
+                        help="AU thresholds: an abaw-eval --json file or a JSON list of 12 (default: 0.5 for every "
+                             "AU)")
     parser.add_argument("--search-thresholds", action="store_true",
-                        help="search per-AU thresholds on this split (optimistic here; write them with --json "
-                             "and pass that file to abaw-submit --thresholds)")
-    parser.add_argument("--json", type=Path, default=None, help="write the scores to this JSON file")
+                        help="search per-AU thresholds on this split instead of using --thresholds (optimistic "
+                             "here; write them with --json and pass that file to abaw-submit --thresholds) "
+                             "(default: off)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write the scores to this JSON file (default: printed only)")
+    parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
+                        help="write PNG plots into DIR: predicted and annotated valence/arousal over a few videos, "
+                             "the expression confusion matrix, the F1 of each AU (default: no plots)")
     return parser
 
 
+@command("abaw-eval")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -174,21 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"abaw-eval: unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)
         return 2
-    try:
-        layout = discover(args.data_root, annotations=args.annotations)
-        manifest = (build_mtl_manifest(layout, args.split) if args.mtl
-                    else build_manifest(layout, args.split, tasks))
-        thresholds = load_thresholds(args.thresholds) if args.thresholds else 0.5
-        results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds)
-    except (LayoutError, AnnotationError, PredictionError, SubmissionError, ValueError, OSError) as error:
-        print(f"abaw-eval: {error}", file=sys.stderr)
-        return 1
+    layout = discover(args.data_root, annotations=args.annotations)
+    manifest = build_mtl_manifest(layout, args.split) if args.mtl else build_manifest(layout, args.split, tasks)
+    thresholds = load_thresholds(args.thresholds) if args.thresholds else 0.5
+    results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds)
     what = "MTL set" if args.mtl else "uni-task challenges"
     print(format_table(results, f"{args.pred_dir} on the {args.split} split ({what})"))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
         print(f"scores written to {args.json}")
+    if args.plots:
+        written = write_plots(args.pred_dir, manifest, results, args.plots)
+        print(f"{len(written)} plots written to {args.plots}")
     return 0
 
 

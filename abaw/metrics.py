@@ -151,8 +151,9 @@ def expr_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:
         target: (N,) integer labels in 0..7, or -1 for "no label" (frame left out).
 
     Returns:
-        ``{"f1_macro", "f1_per_class", "accuracy", "n_frames"}``; ``f1_per_class`` is a list of 8 floats in
-        ``EXPR_CLASSES`` order and ``n_frames`` the number of labelled frames scored.
+        ``{"f1_macro", "f1_per_class", "accuracy", "n_frames", "confusion"}``; ``f1_per_class`` is a list of 8
+        floats in ``EXPR_CLASSES`` order, ``n_frames`` the number of labelled frames scored and ``confusion`` the
+        8 x 8 frame counts (rows: target class, columns: predicted class).
 
     Raises:
         ValueError: On shape mismatch, NaN/inf in scores, labels out of range, or no labelled frame.
@@ -180,6 +181,7 @@ def expr_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:
         "f1_per_class": f1.tolist(),
         "accuracy": float(np.trace(confusion) / t.size),
         "n_frames": int(t.size),
+        "confusion": confusion.tolist(),
     }
 
 

@@ -3,84 +3,158 @@
     abaw-predict RUN_DIR --data-root ROOT --split {train,val,test} --out PRED_DIR [--mtl]
 
 Writes one ``<video>.csv`` per video (design.md's predictions format), frames without a face included: their
-clips show the retained face, as in training.
+clips show the retained face, as in training. Each file is written as soon as its video is predicted, so memory
+does not grow with the split. By default the visual backbone runs once per distinct face crop, and every window
+is gathered from those features (``abaw.data.video_batches``); ``--per-window`` runs it on each window's T
+faces instead, as training does. In eval mode both give the same values up to float rounding. Several
+processes (``accelerate launch``) share out the videos, and each process writes its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from accelerate import Accelerator
+from torch import nn
 from torch.utils.data import DataLoader
 
-from abaw.config import ConfigError, load_config
-from abaw.data.annotations import AnnotationError
+from abaw.config import load_config
 from abaw.data.clips import ClipDataset
-from abaw.data.layout import LayoutError, discover
-from abaw.data.manifest import build_manifest, build_mtl_manifest
+from abaw.data.layout import discover
+from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.data.video_batches import VideoBatches, windows_from_table
 from abaw.engine.checkpoint import load_weights
 from abaw.engine.data import audio_store, clip_spec, warm_audio_cache
-from abaw.engine.loop import predict_rows
+from abaw.engine.loop import task_predictions
+from abaw.errors import command
 from abaw.models import build_model
 from abaw.predictions import write_predictions
+from abaw.progress import progress_bar
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="abaw-predict", description="Predict every frame of a split with a trained run's best checkpoint.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        prog="abaw-predict", description="Predict every frame of a split with a trained run's best checkpoint.")
     parser.add_argument("run_dir", type=Path, help="run folder written by a recipe (config.yaml, best/)")
-    parser.add_argument("--data-root", type=Path, required=True, help="Aff-Wild2 root or abaw-synth folder")
+    parser.add_argument("--data-root", type=Path, required=True,
+                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth (required)")
     parser.add_argument("--annotations", type=Path, default=None,
-                        help="annotations folder, when the root holds several editions'")
-    parser.add_argument("--split", choices=("train", "val", "test"), required=True, help="split to predict")
-    parser.add_argument("--out", type=Path, required=True, help="predictions directory to write")
+                        help="annotations folder to use when the root holds several editions' (default: the only "
+                             "one found)")
+    parser.add_argument("--split", choices=("train", "val", "test"), required=True, help="split to predict (required)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="predictions directory to write, created if needed; a video's file is replaced "
+                             "(required)")
     parser.add_argument("--mtl", action="store_true",
-                        help="predict the MTL set's static frames instead, as the run's data.mtl_window says (still "
-                             "windows by default)")
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights")
-    parser.add_argument("--batch-size", type=int, default=64, help="clips per forward pass")
-    parser.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes")
+                        help="predict the MTL set's static frames instead of whole videos, with the windows "
+                             "the run's data.mtl_window says (default: off)")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="which weights: the best validation epoch's, or the last epoch's (default: best)")
+    parser.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default: 64)")
+    parser.add_argument("--num-workers", type=int, default=2,
+                        help="DataLoader worker processes; 0 loads in the main process (default: 2)")
+    parser.add_argument("--per-window", action="store_true",
+                        help="run the visual backbone on every window's T faces (T times the work) instead of "
+                             "once per face crop; the reference the cached path is tested against (default: off)")
     return parser
 
 
+@command("abaw-predict")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.run_dir / "config.yaml")
-        model = load_weights(build_model(config.model), args.run_dir, args.checkpoint)
-        layout = discover(args.data_root, annotations=args.annotations)
-        manifest = (build_mtl_manifest(layout, args.split, config.data.retention) if args.mtl
-                    else build_manifest(layout, args.split, config.data.tasks, config.data.retention))
-        dataset = ClipDataset(manifest, layout, clip_spec(config, mtl=args.mtl), audio=audio_store(config))
-    except (ConfigError, LayoutError, AnnotationError, FileNotFoundError) as error:
-        print(f"abaw-predict: {error}", file=sys.stderr)
-        return 1
+    config = load_config(args.run_dir / "config.yaml")
+    model = load_weights(build_model(config.model), args.run_dir, args.checkpoint)
+    layout = discover(args.data_root, annotations=args.annotations)
+    manifest = (build_mtl_manifest(layout, args.split, config.data.retention) if args.mtl
+                else build_manifest(layout, args.split, config.data.tasks, config.data.retention))
+    dataset = ClipDataset(manifest, layout, clip_spec(config, mtl=args.mtl), audio=audio_store(config))
     accelerator = Accelerator()
-    warm_audio_cache(dataset)
-    loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.num_workers, shuffle=False)
-    model, loader = accelerator.prepare(model, loader)
+    with accelerator.main_process_first():  # one process decodes each video's audio; the others read the cache
+        warm_audio_cache(dataset)
+    videos = share_videos(dataset.video_rows(), accelerator.num_processes)[accelerator.process_index]
+    batches = VideoBatches(dataset, videos, args.batch_size, per_window=args.per_window)
+    loader = DataLoader(batches, batch_size=None, num_workers=args.num_workers)
     started = time.perf_counter()
-    outputs = predict_rows(model, loader, accelerator)
+    n_frames = predict_videos(model.to(accelerator.device), loader, manifest, args.out, accelerator)
+    totals = accelerator.reduce(torch.tensor([n_frames, len(videos)], device=accelerator.device), "sum").tolist()
     if accelerator.is_main_process:
-        order = np.argsort(outputs["row"], kind="stable")
-        outputs = {k: v[order] for k, v in outputs.items()}
-        frames = manifest.frames["frame"].to_numpy()[outputs["row"]]
-        videos = manifest.frames["video"].to_numpy()[outputs["row"]]
-        bounds = np.flatnonzero(np.r_[True, videos[1:] != videos[:-1], True])
-        for start, end in zip(bounds[:-1], bounds[1:]):
-            write_predictions(args.out, videos[start], frames[start:end],
-                              {task: outputs[task][start:end] for task in ("va", "expr", "au")})
         seconds = time.perf_counter() - started
-        print(f"wrote predictions of {len(bounds) - 1} videos ({len(frames)} frames, "
-              f"{len(frames) / seconds:.0f} frames/s) to {args.out}")
+        print(f"wrote predictions of {totals[1]} videos ({totals[0]} frames, {totals[0] / seconds:.0f} frames/s) "
+              f"to {args.out}")
     return 0
+
+
+def share_videos(video_rows: dict[int, np.ndarray], processes: int) -> list[list[int]]:
+    """Deal the videos out to processes, longest first to the least loaded, so that each predicts about as
+    many frames; each process's videos in code order.
+
+    Args:
+        video_rows: video code -> its rows (``ClipDataset.video_rows``).
+        processes: how many processes share them.
+    """
+    shares: list[list[int]] = [[] for _ in range(processes)]
+    loads = [0] * processes
+    for video in sorted(video_rows, key=lambda v: (-len(video_rows[v]), v)):
+        least = loads.index(min(loads))
+        shares[least].append(video)
+        loads[least] += len(video_rows[video])
+    return [sorted(share) for share in shares]
+
+
+@torch.no_grad()
+def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out_dir: Path,
+                   accelerator: Accelerator) -> int:
+    """Predict the batches of a :class:`~abaw.data.video_batches.VideoBatches` loader and write each video's
+    predictions file as soon as its last batch is done.
+
+    Cached batches go through the visual encoder's ``frame_features`` once per new crop and reach the model as
+    ``face_features`` windows; per-window batches reach it as they are.
+
+    Args:
+        model: the multitask model, on ``accelerator.device``; it is put in eval mode.
+        loader: batches of one video each, in order (``DataLoader(VideoBatches(...), batch_size=None)``).
+        manifest: the manifest the batches' rows index.
+        out_dir: the predictions directory.
+        accelerator: for the device and mixed precision.
+
+    Returns:
+        The number of frames written.
+    """
+    model.eval()
+    visual = next((e for e in model.encoders.values() if getattr(e, "features_key", None)), None)
+    names = manifest.frames["video"].cat.categories
+    frame_numbers = manifest.frames["frame"].to_numpy()
+    parts: dict[str, list[np.ndarray]] = {"row": [], "va": [], "expr": [], "au": []}
+    table, written = None, 0
+    for batch in progress_bar(loader, desc="predicting", unit="batch", leave=False,
+                              enabled=accelerator.is_local_main_process):
+        batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+        with accelerator.autocast():
+            if "window" in batch:
+                if visual is None:
+                    raise ValueError("cached batches need a visual encoder with frame_features; use per-window "
+                                     "batches for this model")
+                windows, table = windows_from_table(table, visual.frame_features(batch.pop("faces")),
+                                                    batch.pop("reuse"), batch.pop("window"))
+                batch[visual.features_key] = windows
+            outputs = task_predictions(model(batch))
+        parts["row"].append(batch["row"].cpu().numpy())
+        for task, values in outputs.items():
+            parts[task].append(values.cpu().numpy())
+        if batch["last"]:
+            rows = np.concatenate(parts["row"])
+            write_predictions(out_dir, names[int(batch["video"])], frame_numbers[rows],
+                              {task: np.concatenate(parts[task]) for task in ("va", "expr", "au")})
+            written += len(rows)
+            parts = {key: [] for key in parts}
+            table = None
+    return written
 
 
 if __name__ == "__main__":

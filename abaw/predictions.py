@@ -7,17 +7,17 @@ may be left out. ``frame`` is 1-based; EXPR and AU columns are probabilities. ``
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from abaw.errors import AbawError
+from abaw.io import atomic_write
 from abaw.tasks import PREDICTION_COLUMNS, TASKS
 
 
-class PredictionError(ValueError):
+class PredictionError(AbawError, ValueError):
     """A predictions file that is malformed, incomplete or holds an invalid value."""
 
 
@@ -37,17 +37,9 @@ def write_predictions(out_dir: Path, video: str, frames: np.ndarray, outputs: di
             for k, column in enumerate(PREDICTION_COLUMNS[task]):
                 table[column] = values[:, k]
     frame = pd.DataFrame(table)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{video}.csv"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{video}", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            frame.to_csv(f, index=False, float_format="%.6f")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = Path(out_dir) / f"{video}.csv"
+    with atomic_write(path, newline="") as f:
+        frame.to_csv(f, index=False, float_format="%.6f")
     return path
 
 
@@ -93,16 +85,12 @@ def read_predictions(path: Path, frames: np.ndarray | None = None) -> pd.DataFra
                               f"value (column {numeric.columns[np.flatnonzero(not_finite.any(axis=0))[0]]})")
     written = pd.to_numeric(table["frame"], errors="coerce").to_numpy()
     if frames is not None:
-        expected = np.asarray(frames)
-        if len(written) != len(expected):
-            raise PredictionError(f"{path}: {len(written)} rows, expected one per frame: {len(expected)}")
-        wrong = written != expected
+        _check_frames(path, written, np.asarray(frames))
     else:
         wrong = ~np.isfinite(written) | (written < 1) | (np.diff(written, prepend=0) <= 0)
-    if wrong.any():
-        i = int(np.flatnonzero(wrong)[0])
-        wanted = f"expected {expected[i]}" if frames is not None else "frames must increase from 1"
-        raise PredictionError(f"{path}:{i + 2}: frame {written[i]}, {wanted}")
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise PredictionError(f"{path}:{i + 2}: frame {written[i]}, frames must increase from 1")
     for task, lo, hi in (("va", -1.0, 1.0), ("expr", 0.0, 1.0), ("au", 0.0, 1.0)):
         columns = [c for c in PREDICTION_COLUMNS[task] if c in numeric.columns]
         if columns:
@@ -121,6 +109,22 @@ def tasks_in(table: pd.DataFrame) -> tuple[str, ...]:
 def task_values(table: pd.DataFrame, task: str) -> np.ndarray:
     """A task's columns as a float64 array: (N, 2) VA, (N, 8) EXPR probabilities, (N, 12) AU probabilities."""
     return table[list(PREDICTION_COLUMNS[task])].to_numpy(np.float64)
+
+
+def _check_frames(path: Path, written: np.ndarray, expected: np.ndarray) -> None:
+    """The ``frame`` column must be exactly ``expected``; the error names the first line that is not."""
+    n = min(len(written), len(expected))
+    differ = np.flatnonzero(written[:n] != expected[:n])
+    counts = f"{len(written)} rows for {len(expected)} frames"
+    if len(differ):
+        i = int(differ[0])
+        raise PredictionError(f"{path}:{i + 2}: frame {written[i]} where frame {expected[i]} is expected ({counts})")
+    if len(written) < len(expected):
+        raise PredictionError(f"{path}: ends after frame {written[-1] if n else 'none'}; frames {expected[n]} to "
+                              f"{expected[-1]} are missing ({counts})")
+    if len(written) > len(expected):
+        raise PredictionError(f"{path}:{n + 2}: frame {written[n]} and the rows after it are past the expected "
+                              f"frames ({counts})")
 
 
 def _line(mask: pd.DataFrame) -> int:

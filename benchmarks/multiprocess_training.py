@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from abaw.io import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("ccc_valence", "ccc_arousal", "expr_f1", "au_f1", "score")
 
@@ -83,7 +85,7 @@ def main() -> int:
         for gap in ("largest_process_gap", "largest_seed_gap"):
             print(f"{recipe} {gap}: " + ", ".join(f"{m} {v:.3f}" for m, v in results[recipe][gap].items()))
     path = ROOT / "benchmarks" / "results" / "multiprocess_training.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     print(f"written to {path}")
     return 0
 

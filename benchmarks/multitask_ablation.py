@@ -22,7 +22,6 @@ interrupted ablation continues where it stopped.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from abaw.data.layout import discover
 from abaw.engine.checkpoint import load_weights
 from abaw.engine.data import audio_store, build_mtl_split, warm_audio_cache
 from abaw.engine.loop import predict_rows, score_outputs
+from abaw.io import write_json
 from abaw.models import build_model
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -97,7 +97,7 @@ def main() -> int:
     summarize(results["variants"], METRICS)
     results["minutes"] = round((time.perf_counter() - started) / 60, 1)
     path = ROOT / "benchmarks" / "results" / "multitask_ablation.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     print("\n" + table(results["variants"], METRICS, ("CCC-V", "CCC-A", "VA", "EXPR F1", "AU F1", "MTL P")))
     print(f"\nwritten to {path} ({results['minutes']} min)")
     return 0

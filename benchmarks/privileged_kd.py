@@ -7,6 +7,10 @@ Per seed and teacher fusion (concatenation, joint cross-attention), these visual
     + cosine                      + PKD's cosine loss to the teacher's fused embedding
     + cosine + NTM                + PKD's negative-transfer module (threshold 0.8 on 2-s sequences)
     + PKDOT                       + PKDOT's optimal-transport loss (weight 0.6, k = 30 of 64, top anchors)
+    + MT-PKDOT                    soft labels + OT (0.6) + centroid (1.0) to each frame's most confident member
+                                  of a teacher pool (the lowest error on the frame's labels; ties and unlabelled
+                                  frames: the joint teacher). The pool is the teacher grown by stage 1
+                                  (recipes/teacher_pool.py, POOL_EPOCHS more epochs from its best checkpoint).
 
 Every student reads its teacher's exported outputs (one teacher pass per run instead of one per step), so all
 variants see the same teacher targets. Each model is its best epoch by the summed validation score; the
@@ -20,10 +24,11 @@ ablation continues where it stopped.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
+
+from abaw.io import write_json
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ablation import ROOT, arguments, run_recipe, summarize, table  # noqa: E402
@@ -37,6 +42,8 @@ STUDENTS: dict[str, list[str]] = {
     "+ cosine + NTM": ["distill.privileged=[cosine]", "distill.ntm_threshold=0.8"],
     "+ PKDOT": ["distill.privileged=[ot]"],
 }
+MT_PKDOT = ["distill.privileged=[ot,centroid]", "distill.pool_selection=sample", "distill.pool_confidence=error"]
+POOL_EPOCHS = 2
 METRICS = ("ccc_valence", "ccc_arousal", "expr", "au")
 
 
@@ -70,10 +77,17 @@ def main() -> int:
                 run = folder / f"{fusion}_{name.replace('+ ', '').replace(' ', '_')}"
                 record(f"{fusion}: {name}", seed, scores(run_recipe(
                     "student_kd", [*seeded, "--teacher", str(teacher), *STUDENT, *extra], run, args.epochs)))
+            pool = folder / f"pool_{fusion}"
+            record(f"{fusion} teacher pool (joint)", seed, scores(run_recipe(
+                "teacher_pool", [*seeded, "--teacher", str(teacher), f"train.epochs={POOL_EPOCHS}"], pool,
+                POOL_EPOCHS)))
+            record(f"{fusion}: + MT-PKDOT", seed, scores(run_recipe(
+                "student_kd", [*seeded, "--teacher", str(pool), *STUDENT, *MT_PKDOT], folder / f"{fusion}_MT-PKDOT",
+                args.epochs)))
     summarize(results["variants"], METRICS)
     results["minutes"] = round((time.perf_counter() - started) / 60, 1)
     path = ROOT / "benchmarks" / "results" / "privileged_kd.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     print("\n" + table(results["variants"], METRICS, ("CCC-V", "CCC-A", "EXPR F1", "AU F1")))
     print(f"\nwritten to {path} ({results['minutes']} min)")
     return 0

@@ -13,15 +13,17 @@ import sys
 from abaw.engine import MultitaskObjective, fit
 from abaw.engine.data import loaders, training_data
 from abaw.engine.setup import recipe_arguments, start
+from abaw.errors import command
 from abaw.models import build_model
 
 
+@command("mtl_teacher.py")
 def main(argv: list[str] | None = None) -> int:
-    args = recipe_arguments("mtl_teacher.py", __doc__.splitlines()[0], argv)
+    args = recipe_arguments("mtl_teacher.py", __doc__, argv)
     config, accelerator = start(args)
-    with accelerator.main_process_first():  # decode and cache the audio once
-        train, val = training_data(config)
     model = build_model(config.model)
+    with accelerator.main_process_first():  # decode and cache the audio (and data.face_cache) once
+        train, val = training_data(config, model=model, device=accelerator.device)
     train_loader, val_loader = loaders(config, train.dataset, val.dataset)
     objective = MultitaskObjective(config.data.tasks, config.loss)  # eq. 12: supervised + task discriminator
     state = fit(model, objective, train_loader, val_loader, val.manifest, config, accelerator)

@@ -18,19 +18,21 @@ from abaw.engine.checkpoint import load_weights
 from abaw.distill.export import exported_teacher
 from abaw.engine.data import clip_datasets, loaders, training_data
 from abaw.engine.setup import adopt_teacher_inputs, build_student, recipe_arguments, start
+from abaw.errors import command
 from abaw.models import build_model
 
 
+@command("student_kd.py")
 def main(argv: list[str] | None = None) -> int:
-    args = recipe_arguments("student_kd.py", __doc__.splitlines()[0], argv, teacher=True)
+    args = recipe_arguments("student_kd.py", __doc__, argv, teacher=True)
     config, accelerator = start(args)
     teacher_config = load_config(Path(args.teacher) / "config.yaml")
     teacher = load_weights(build_model(teacher_config.model), args.teacher)
     config = adopt_teacher_inputs(config, teacher_config)
     with_audio = "audio" in teacher_config.model.modalities  # the student ignores it; its teacher reads it
-    with accelerator.main_process_first():
-        train, val = training_data(config, with_audio=with_audio)
     config, student = build_student(config, teacher)
+    with accelerator.main_process_first():
+        train, val = training_data(config, with_audio=with_audio, model=student, device=accelerator.device)
     if config.distill.teacher_outputs == "exported":
         with accelerator.main_process_first():  # the main process exports; the others read its file
             teacher = exported_teacher(teacher, args.teacher, config.data.root, clip_datasets(train.dataset),

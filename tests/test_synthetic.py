@@ -298,3 +298,22 @@ def test_arousal_is_audible(longer):
         arousal += list(mean_a - mean_a.mean())
     assert len(loudness) >= 30
     assert rank_correlation(loudness, arousal) > 0.5
+
+
+def test_held_faces_keep_the_layout_and_link_each_run_to_one_file(tiny, frame_counts, tmp_path):
+    """hold_frames=5: the same files, names, annotations and frame counts as the unheld set of the same seed;
+    the crops of each run of 5 frames are one file (hard links), and runs differ."""
+    from abaw.data.synthetic import SynthParams
+
+    held = generate(tmp_path / "held", **TINY, progress=False, params=SynthParams(hold_frames=5))
+    names = {p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file() and p.name != "synthetic.json"}
+    assert names == {p.relative_to(held) for p in held.rglob("*") if p.is_file() and p.name != "synthetic.json"}
+    for path in annotation_files(tiny, "va") + annotation_files(tiny, "au"):
+        assert read_lines(path) == read_lines(held / path.relative_to(tiny))
+    assert {name: decoded_frames(path) for name, path in video_files(held).items()} == frame_counts
+    for folder in (held / "cropped_aligned").iterdir():
+        runs: dict[int, set[int]] = {}
+        for crop in folder.glob("*.jpg"):
+            runs.setdefault((int(crop.stem) - 1) // 5, set()).add(crop.stat().st_ino)
+        assert all(len(inodes) == 1 for inodes in runs.values())
+        assert len({inode for inodes in runs.values() for inode in inodes}) == len(runs) > 1

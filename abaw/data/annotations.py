@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from abaw.errors import AbawError
 from abaw.tasks import (
     ANNOTATION_HEADER,
     AU_IGNORE,
@@ -32,7 +33,7 @@ _FIELDS = {"va": 2, "expr": 1, "au": len(AU_NAMES)}
 _IMAGE_RE = re.compile(r"^(?P<video>[^/\\]+)[/\\](?P<frame>\d+)\.jpg$")
 
 
-class AnnotationError(ValueError):
+class AnnotationError(AbawError, ValueError):
     """An annotation, list or sample file that cannot be read as the organisers define it."""
 
 
@@ -97,7 +98,7 @@ def read_mtl_file(path: Path) -> MTLRows:
     header = _read_header(path)
     if _normalise(header) != MTL_HEADER:
         raise AnnotationError(f"{path}:1: header is {header!r}, expected {MTL_HEADER!r}")
-    lines = path.read_text(encoding="utf-8-sig").splitlines()[1:]
+    lines = _read_text(path).splitlines()[1:]
     images, rows, line_of = [], [], {}
     seen: dict[str, tuple[int, str]] = {}
     duplicates = 0
@@ -171,7 +172,7 @@ class FrameList:
 def read_frame_list(path: Path) -> FrameList:
     """Read a sample file (``image_location,...`` header, rows ``video/00001.jpg,``) or an MTL test list."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = _read_text(path).splitlines()
     header = None
     start = 0
     if lines and lines[0].strip().lower().startswith("image"):
@@ -189,7 +190,7 @@ def read_frame_list(path: Path) -> FrameList:
 def read_video_list(path: Path) -> list[str]:
     """Read a test release list: one video name per line (extensions and trailing commas tolerated)."""
     names = []
-    for raw in Path(path).read_text(encoding="utf-8-sig").splitlines():
+    for raw in _read_text(Path(path)).splitlines():
         name = raw.strip().rstrip(",").strip()
         if name:
             names.append(Path(name).stem if Path(name).suffix.lower() in (".mp4", ".avi") else name)
@@ -197,10 +198,19 @@ def read_video_list(path: Path) -> list[str]:
 
 
 def _read_header(path: Path) -> str:
+    return next(iter(_read_text(path).splitlines()), "")
+
+
+def _read_text(path: Path) -> str:
+    """A file's text; one that is missing or not UTF-8 text (a binary file under a .txt name) is an error."""
     if not path.is_file():
         raise AnnotationError(f"{path}: no such file")
-    with open(path, encoding="utf-8-sig") as f:
-        return f.readline().rstrip("\r\n")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise AnnotationError(f"{path}:{line}: not UTF-8 text (byte {error.start}: {error.reason})") from None
 
 
 def _normalise(header: str) -> str:
@@ -231,7 +241,7 @@ def _read_numbers(path: Path, n_fields: int, skip_rows: int) -> np.ndarray:
 
 
 def _raise_first_bad_line(path: Path, n_fields: int, skip_rows: int) -> None:
-    lines = path.read_text(encoding="utf-8-sig").rstrip().splitlines()
+    lines = _read_text(path).rstrip().splitlines()
     for lineno, line in enumerate(lines[skip_rows:], start=skip_rows + 1):
         fields = line.strip().split(",")
         if len(fields) != n_fields:

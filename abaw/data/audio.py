@@ -14,13 +14,14 @@ import numpy as np
 
 from abaw.data.cache import atomic_save_npy, default_cache_dir, file_key
 from abaw.data.video import VideoError, probe
+from abaw.errors import AbawError
 
 log = logging.getLogger(__name__)
 
 MISSING_AUDIO_MODES = ("silence", "error")
 
 
-class AudioError(RuntimeError):
+class AudioError(AbawError, RuntimeError):
     """A video whose audio cannot be decoded, or that has none when silence is not allowed."""
 
 
@@ -31,7 +32,8 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     audio that starts earlier (encoder priming, edit lists) is cut.
 
     Raises:
-        AudioError: no audio stream, or the stream cannot be decoded.
+        AudioError: no audio stream; a stream that cannot be decoded; or a file that ends before the frames
+            its header declares (a truncated copy), whose lost audio would otherwise be heard as silence.
     """
     path = Path(path)
     try:
@@ -40,13 +42,22 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
             if not container.streams.audio:
                 raise AudioError(f"{path}: no audio stream")
             stream = container.streams.audio[0]
+            # The video packets are read anyway (they are interleaved with the audio); counting them shows a
+            # truncated file, which decoders end early without an error.
+            delivered = {s: 0 for s in (stream, *container.streams.video[:1])}
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             chunks, first_time = [], None
-            for frame in container.decode(stream):
-                if first_time is None and frame.pts is not None:
-                    first_time = float(frame.pts * frame.time_base)
-                chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+            for packet in container.demux(*delivered):
+                # Empty packets with a time are frames too (an AVI's dropped frames); the flush packet has none.
+                delivered[packet.stream] += packet.size > 0 or packet.dts is not None
+                if packet.stream is not stream:
+                    continue
+                for frame in packet.decode():  # the last, empty packet flushes the decoder
+                    if first_time is None and frame.pts is not None:
+                        first_time = float(frame.pts * frame.time_base)
+                    chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
             chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+            _check_complete(path, delivered)
     except (av.error.FFmpegError, VideoError) as error:
         raise AudioError(f"{path}: cannot decode audio: {error}") from None
     wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
@@ -56,6 +67,18 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     elif shift < 0:
         wave = wave[-shift:]
     return wave
+
+
+def _check_complete(path: Path, delivered: dict) -> None:
+    """Raise if a stream ended well before the frame count the file's header declares (0: not declared).
+
+    A shortfall of up to 1% (at least 2 frames) is tolerated: containers' declared counts can be off by one.
+    """
+    for stream, count in delivered.items():
+        declared = int(stream.frames)
+        if declared and count < declared - max(2, declared // 100):
+            raise AudioError(f"{path}: its {stream.type} stream ends after {count} of the {declared} frames its "
+                             f"header declares; the file looks truncated: copy it again")
 
 
 class AudioStore:

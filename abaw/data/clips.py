@@ -6,6 +6,7 @@ Frames before the start of a video repeat frame 1; audio before it is silence.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,14 @@ import torch
 from torch.utils.data import Dataset
 
 from abaw.data.audio import AudioStore, audio_window
-from abaw.data.frames import read_face
+from abaw.data.face_cache import FaceCache
+from abaw.data.frames import FaceImageError, read_face
 from abaw.data.layout import Layout, LayoutError
 from abaw.data.manifest import Manifest, retained_face_frames
-from abaw.data.video import VideoError, fps_from_name, probe
+from abaw.data.video import VideoError, VideoInfo, fps_from_name, probe
 from abaw.tasks import AU_IGNORE, EXPR_IGNORE, FACE_CROP_SIZE, VA_IGNORE, frame_image_name
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,10 @@ class ClipDataset(Dataset):
     ``row``, the manifest row, to put predictions back in place, and ``source``, which manifest that is
     (0: the uni-task one, 1: the MTL set's; :data:`SOURCES`). ``transform(faces, seed)`` augments the
     window (training), with a seed drawn from torch's generator.
+
+    With ``face_cache`` set (:mod:`abaw.data.face_cache`), the window is read from the cache instead of the
+    JPEGs: the same uint8 ``faces`` from a cache of frames; from a cache of features, ``face_features`` float32
+    (T, F), the frozen backbone's features of the same faces, in place of ``faces``.
     """
 
     def __init__(self, manifest: Manifest, layout: Layout, spec: ClipSpec = ClipSpec(),
@@ -72,6 +80,7 @@ class ClipDataset(Dataset):
         self.source = SOURCES.index(manifest.kind)
         self.spec = spec
         self.transform = transform
+        self.face_cache: FaceCache | None = None
         self.rows = np.arange(len(manifest)) if rows is None else np.asarray(rows, dtype=np.int64)
         frames = manifest.frames
         self._video = frames["video"].cat.codes.to_numpy()
@@ -83,15 +92,19 @@ class ClipDataset(Dataset):
         table = manifest.videos.loc[self._names]
         self._crops = list(table["crops"])
         self._folders = [Path(f) if f else None for f in table["crop_folder"]]
+        self._unreadable: set[Path] = set()  # crops already warned about
         self._n_frames = table["n_frames"].to_numpy(np.int64)
         self._files = [_video_file(layout, name) for name in self._names]
-        self._fps = np.array([_fps(name, path) for name, path in zip(self._names, self._files)])
+        missing = [name for name, path in zip(self._names, self._files) if path is None]
+        if spec.audio_seconds > 0 and missing:
+            raise LayoutError(f"audio clips need the video files; none found for {', '.join(missing[:5])}"
+                              f"{' ...' if len(missing) > 5 else ''}\n{layout.describe()}")
+        videos = [probe(path) if path is not None else None for path in self._files]
+        self._fps = np.array([_fps(name, video) for name, video in zip(self._names, videos)])
+        if manifest.kind == "uni":  # the MTL files list sampled frames, not a video's length
+            _check_frame_counts(self._names, self._n_frames, videos)
         self.audio = None
         if spec.audio_seconds > 0:
-            missing = [name for name, path in zip(self._names, self._files) if path is None]
-            if missing:
-                raise LayoutError(f"audio clips need the video files; none found for {', '.join(missing[:5])}"
-                                  f"{' ...' if len(missing) > 5 else ''}\n{layout.describe()}")
             self.audio = audio or AudioStore(sample_rate=spec.sample_rate)
 
     def __len__(self) -> int:
@@ -101,25 +114,76 @@ class ClipDataset(Dataset):
         """The video file of each video of the manifest (None where none was found)."""
         return list(self._files)
 
-    def window_frames(self, row: int) -> np.ndarray:
-        """The 1-based frames of ``row``'s past face window, oldest first."""
-        v = self._video[row]
-        frames = self._frame[row] - self.spec.window_offsets(self._fps[v])
+    def window_frames(self, rows: int | np.ndarray) -> np.ndarray:
+        """The 1-based frames of the past face window of a row, (T,), or of rows of one video, (n, T); oldest
+        first."""
+        rows = np.asarray(rows, dtype=np.int64)
+        video = np.unique(self._video[rows])
+        if len(video) > 1:
+            raise ValueError(f"window_frames takes rows of one video, got rows of {len(video)}")
+        if not len(video):
+            return np.empty((0, self.spec.frames), dtype=np.int64)
+        v = video[0]
+        frames = self._frame[rows][..., None] - self.spec.window_offsets(self._fps[v])
         return np.clip(frames, 1, self._n_frames[v])
+
+    def shown_faces(self, rows: int | np.ndarray) -> np.ndarray:
+        """The crop that each face of the window of a row, (T,), or of rows of one video, (n, T), shows: its
+        1-based frame, -1 for a black face (``spec.retention``)."""
+        frames = self.window_frames(rows)
+        v = self._video[np.asarray(rows).flat[0]] if frames.size else 0
+        return retained_face_frames(frames.ravel(), self._crops[v], self.spec.retention).reshape(frames.shape)
+
+    def video_rows(self) -> dict[int, np.ndarray]:
+        """Video code (``manifest.frames["video"].cat.codes``) -> the dataset's rows of that video, in order."""
+        codes = self._video[self.rows]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
+        return {int(codes[order[a]]): self.rows[order[a:b]] for a, b in zip(bounds[:-1], bounds[1:])}
+
+    def read_face(self, video: int, face: int) -> torch.Tensor:
+        """The uint8 (3, S, S) crop of 1-based frame ``face`` of video code ``video``; black for ``face`` -1.
+
+        A crop that cannot be read (empty, truncated, not an image) is treated as missing, like the crop of a
+        frame where no face was found: its pixels are those of the face that ``spec.retention`` gives the frame
+        without it, and a warning names the file (once per dataset and process). A run of hours is not lost to
+        one bad file. The windows keep their shape, so a reader that caches crops by frame stays consistent.
+        """
+        folder = self._folders[video]
+        crops = self._crops[video]
+        while face > 0 and folder is not None:
+            path = folder / frame_image_name(face)
+            try:
+                return read_face(path, self.spec.image_size)
+            except FaceImageError as error:
+                crops = crops[crops != face]
+                instead = int(retained_face_frames(np.array([face]), crops, self.spec.retention)[0])
+                if path not in self._unreadable:
+                    self._unreadable.add(path)
+                    log.warning("%s; frame %d of %s shows %s instead (extract the crop again, or delete it to "
+                                "mark the frame as face-less)", error, face, self._names[video],
+                                f"the crop of frame {instead}" if instead > 0 else "a black face")
+                face = instead
+        return read_face(None, self.spec.image_size)
+
+    def audio_window(self, row: int) -> torch.Tensor:
+        """The float32 past audio of ``row``: ``spec.audio_seconds`` ending with its frame."""
+        v = self._video[row]
+        wave = self.audio.waveform(self._files[v])
+        end_time = self._frame[row] / self._fps[v]
+        return torch.from_numpy(audio_window(wave, self.spec.sample_rate, end_time, self.spec.audio_seconds))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row = int(self.rows[index])
         v = self._video[row]
-        shown = retained_face_frames(self.window_frames(row), self._crops[v], self.spec.retention)
-        folder = self._folders[v]
-        faces = torch.stack([
-            read_face(folder / frame_image_name(f) if f > 0 and folder is not None else None, self.spec.image_size)
-            for f in shown
-        ])
+        if self.face_cache is None:
+            faces = torch.stack([self.read_face(v, f) for f in self.shown_faces(row)])
+        else:
+            faces = torch.from_numpy(self.face_cache.window(self._names[v], self.shown_faces(row)))
         if self.transform is not None:
             faces = self.transform(faces, int(torch.randint(0, 2**31 - 1, ())))
         item = {
-            "faces": faces,
+            self.face_cache.batch_key if self.face_cache is not None else "faces": faces,
             "va": torch.tensor(self._va[row]),
             "va_mask": torch.from_numpy(self._va[row] != VA_IGNORE),
             "expr": torch.tensor(self._expr[row]),
@@ -130,10 +194,7 @@ class ClipDataset(Dataset):
             "source": torch.tensor(self.source),
         }
         if self.audio is not None:
-            wave = self.audio.waveform(self._files[v])
-            end_time = self._frame[row] / self._fps[v]
-            item["audio"] = torch.from_numpy(
-                audio_window(wave, self.spec.sample_rate, end_time, self.spec.audio_seconds))
+            item["audio"] = self.audio_window(row)
         return item
 
 
@@ -144,12 +205,25 @@ def _video_file(layout: Layout, name: str) -> Path | None:
         return None
 
 
-def _fps(name: str, path: Path | None) -> float:
+def _fps(name: str, video: VideoInfo | None) -> float:
     """The video stream's rate; without the file, the rate in an Aff-Wild2 name ("3-25-640x360")."""
-    if path is not None:
-        return probe(path).fps
+    if video is not None:
+        return video.fps
     fps = fps_from_name(name)
     if fps is None:
         raise VideoError(f"{name}: no video file, and its name does not carry a frame rate; the past window "
-                         f"in seconds cannot be placed")
+                         f"in seconds cannot be placed without it: put the video file under the data root")
     return fps
+
+
+def _check_frame_counts(names: list[str], n_frames: np.ndarray, videos: list[VideoInfo | None]) -> None:
+    """Warn where the organisers' frame count of a video and its file's disagree by more than one frame.
+
+    Decoders often count one frame fewer than the organisers; more than that suggests another copy of the
+    video (re-encoded, another frame rate), whose audio and frame times would not match the labels.
+    """
+    for name, count, video in zip(names, n_frames, videos):
+        if video is not None and video.frames and abs(int(count) - video.frames) > 1:
+            log.warning("%s: the organisers' files list %d frames but %s declares %d; the labels stay on their "
+                        "lines and the audio is cut at frame / %g fps: check that this is the organisers' copy "
+                        "of the video", name, count, video.path, video.frames, video.fps)

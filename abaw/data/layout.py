@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from abaw.errors import AbawError
 from abaw.tasks import CHALLENGE_FOLDERS, MTL_FOLDER, TASKS, source_video_name
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ _CHALLENGE_WORDS = {
 }
 
 
-class LayoutError(RuntimeError):
+class LayoutError(AbawError, RuntimeError):
     """The data root lacks something a command needs; the message lists what was found and what is missing."""
 
 

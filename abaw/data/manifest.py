@@ -20,6 +20,7 @@ import pandas as pd
 from abaw.data.annotations import read_frame_list, read_mtl_file, read_task_file, read_video_list
 from abaw.data.layout import Layout, LayoutError
 from abaw.data.video import count_frames
+from abaw.progress import progress_bar
 from abaw.tasks import AU_IGNORE, AU_NAMES, EXPR_IGNORE, TASKS, VA_IGNORE, frame_image_name, source_video_name
 
 log = logging.getLogger(__name__)
@@ -99,11 +100,12 @@ def build_manifest(layout: Layout, split: str, tasks: tuple[str, ...] = TASKS, r
         if folder is None:
             log.warning("no %s annotations for the %s split in %s", task.upper(), split, layout.annotations)
             continue
-        for path in sorted(folder.glob("*.txt")):
+        files = sorted(folder.glob("*.txt"))
+        for path in progress_bar(files, desc=f"reading {task.upper()} {split} annotations", unit="file", leave=False):
             labels.setdefault(path.stem, {})[task] = read_task_file(path, task)
 
     entries = []
-    for name in sorted(labels):
+    for name in progress_bar(sorted(labels), desc=f"listing {split} face crops", unit="video", leave=False):
         per_task = labels[name]
         lengths = {task: len(values) for task, values in per_task.items()}
         n_frames = max(lengths.values())
@@ -266,4 +268,6 @@ def _assemble(entries: list[tuple[pd.DataFrame, dict]], kind: str) -> Manifest:
     frames["video"] = frames["video"].astype("category")
     frames["split"] = frames["split"].astype("category")
     table = pd.DataFrame([video for _, video in entries]).set_index("video")
+    # pandas would store a missing crop folder among strings as NaN; keep it None, as the docstring says.
+    table["crop_folder"] = pd.Series([video["crop_folder"] for _, video in entries], index=table.index, dtype=object)
     return Manifest(frames=frames, videos=table, kind=kind)

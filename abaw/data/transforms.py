@@ -36,4 +36,4 @@ class WindowAugmentation:
         named = {"image": images[0], **{f"image{i}": images[i] for i in range(1, self.frames)}}
         out = self.compose(**named)
         stacked = np.stack([out["image"], *(out[f"image{i}"] for i in range(1, self.frames))])
-        return torch.from_numpy(np.ascontiguousarray(stacked)).permute(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)))  # contiguous: fast collate

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import av
 
+from abaw.errors import AbawError
+
 # Aff-Wild2 names often carry the frame rate and size: "1-30-1280x720", "3-25-1920x1080".
 _NAME_RE = re.compile(r"^\d+-(?P<fps>\d+)-(?P<width>\d+)x(?P<height>\d+)")
 
 
-class VideoError(RuntimeError):
+class VideoError(AbawError, RuntimeError):
     """A video file that cannot be opened or lacks what is needed from it."""
 
 
@@ -27,6 +29,7 @@ class VideoInfo:
         start: time of the first video frame, seconds (audio is aligned to it).
         has_audio: whether the file holds an audio stream.
         audio_rate: the audio stream's sample rate (0 without audio).
+        frames: the video frames its header declares (0 where the container does not say, e.g. Matroska).
     """
 
     path: Path
@@ -34,6 +37,7 @@ class VideoInfo:
     start: float
     has_audio: bool
     audio_rate: int
+    frames: int = 0
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -50,9 +54,9 @@ def probe(path: str | Path) -> VideoInfo:
             start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
             audio = container.streams.audio[0] if container.streams.audio else None
             return VideoInfo(path=path, fps=float(Fraction(rate)), start=start, has_audio=audio is not None,
-                             audio_rate=int(audio.rate) if audio is not None else 0)
+                             audio_rate=int(audio.rate) if audio is not None else 0, frames=int(video.frames))
     except av.error.FFmpegError as error:
-        raise VideoError(f"{path}: cannot open video: {error}") from None
+        raise VideoError(f"{path}: cannot open the video file (truncated, or not a video?): {error}") from None
 
 
 def count_frames(path: str | Path) -> int:

@@ -1,8 +1,9 @@
 """Teacher outputs exported once, read by the student instead of running the teacher at every step.
 
 ``export_teacher`` runs the teacher's best checkpoint over every training clip (without augmentation) and
-writes its outputs (``va``, ``expr`` and ``au`` as the model returns them, and the fused ``embedding``) per
-manifest row to ``TEACHER_RUN/exports/teacher_outputs.safetensors``. The file's metadata names what made it
+writes its outputs (``va``, ``expr`` and ``au`` as the model returns them, the fused ``embedding``, and a
+teacher pool's ``pool_*`` outputs when it has one) per manifest row to
+``TEACHER_RUN/exports/teacher_outputs.safetensors``. The file's metadata names what made it
 (the weights' SHA-256, the data root, the clip spec), so a stale export is detected and made again.
 :class:`ExportedTeacher` then answers a batch by looking its rows up.
 
@@ -17,7 +18,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,10 +27,12 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from abaw.data.clips import SOURCES, ClipDataset
 from abaw.distill.privileged import negative_transfer_weights, sequence_teacher_ccc
+from abaw.io import atomic_path
+from abaw.models.pool import POOL_OUTPUTS
+from abaw.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +68,28 @@ def export_teacher(teacher: nn.Module, datasets: Iterable[ClipDataset], path: st
     for dataset in {id(d): d for d in datasets}.values():
         clean = copy.copy(dataset)
         clean.transform = None
+        if clean.face_cache is not None and clean.face_cache.kind == "features":
+            clean.face_cache = None  # the student's backbone features: the teacher reads the faces themselves
         loader = DataLoader(clean, batch_size=batch_size, num_workers=num_workers)
-        table = tables.setdefault(SOURCES[dataset.source], {k: [] for k in ("rows", *OUTPUTS)})
-        for batch in tqdm(loader, desc=f"exporting teacher outputs ({SOURCES[dataset.source]})", unit="batch",
-                          leave=False):
+        table = tables.setdefault(SOURCES[dataset.source], {"rows": []})
+        for batch in progress_bar(loader, desc=f"exporting teacher outputs ({SOURCES[dataset.source]})",
+                                  unit="batch", leave=False):
             outputs = teacher({k: v.to(device) for k, v in batch.items()})
             table["rows"].append(batch["row"].numpy())
-            for key in OUTPUTS:
-                table[key].append(outputs[key].float().cpu().numpy())
+            for key in (*OUTPUTS, *POOL_OUTPUTS):
+                if key in outputs:
+                    table.setdefault(key, []).append(outputs[key].float().cpu().numpy())
     tensors = {}
     for source, table in tables.items():
         rows = np.concatenate(table["rows"])
         order = np.argsort(rows, kind="stable")
         rows, unique = np.unique(rows[order], return_index=True)
         tensors[f"{source}.rows"] = torch.from_numpy(rows.astype(np.int64))
-        for key in OUTPUTS:
+        for key in sorted(set(table) - {"rows"}):
             tensors[f"{source}.{key}"] = torch.from_numpy(np.concatenate(table[key])[order][unique])
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 
@@ -105,14 +108,16 @@ class ExportedTeacher(nn.Module):
     def __init__(self, path: str | Path):
         super().__init__()
         self.path = Path(path)
-        self.outputs: tuple[str, ...] = OUTPUTS
         self.sources: list[str] = []
         with safe_open(str(path), framework="pt") as f:
+            names = set(f.keys())
+            self.outputs: tuple[str, ...] = tuple(k for k in (*OUTPUTS, *POOL_OUTPUTS)
+                                                  if any(f"{s}.{k}" in names for s in SOURCES))
             for source in SOURCES:
-                if f"{source}.rows" not in f.keys():
+                if f"{source}.rows" not in names:
                     continue
                 self.sources.append(source)
-                for key in ("rows", *OUTPUTS):
+                for key in ("rows", *self.outputs):
                     self.register_buffer(f"{source}_{key}", f.get_tensor(f"{source}.{key}"), persistent=False)
 
     def add_negative_transfer(self, datasets: Iterable[ClipDataset], threshold: float, seconds: float) -> None:
@@ -121,7 +126,7 @@ class ExportedTeacher(nn.Module):
         elsewhere (also where a sequence has too few VA labels to judge, and for MTL images, which are single
         frames). ``datasets``: the training clip datasets; the uni-task one supplies frames and labels."""
         dataset = next((d for d in datasets if SOURCES[d.source] == "uni"), None)
-        self.outputs = (*OUTPUTS, "ntm_weight")
+        self.outputs = (*self.outputs, "ntm_weight")
         for name in self.sources:
             rows = getattr(self, f"{name}_rows")
             weight = torch.ones(len(rows))

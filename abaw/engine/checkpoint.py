@@ -5,23 +5,35 @@ small JSON that says where training stands.
     RUN/metrics.csv            one row per epoch
     RUN/best/model.safetensors the weights of the best validation epoch; best/metrics.json says which
     RUN/last/                  accelerate state (model, optimizer, RNG) + train_state.json, for resume
+
+``best/`` and ``last/`` are written beside their place (``*.partial``) and swapped in as whole folders
+(:func:`abaw.io.replace_folder`). Nothing here runs code from a file: weights are safetensors, and accelerate
+(1.x) reads the optimizer, scheduler and RNG states with ``torch.load(weights_only=True)``, allowing numpy
+arrays and dtypes but no other object. accelerate skips the RNG states silently if that load fails;
+``tests/test_resume.py`` would see the resumed run diverge.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from abaw.errors import AbawError
+from abaw.io import complete_folder, replace_folder, write_json
+
 BEST = "best"
 LAST = "last"
 WEIGHTS = "model.safetensors"
+PARTIAL = ".partial"  # suffix of a folder being written
+
+
+class CheckpointError(AbawError):
+    """Saved weights that do not fit the model their run's config builds."""
 
 
 @dataclass
@@ -46,65 +58,65 @@ class TrainState:
                 self.task_stale[task] = self.task_stale.get(task, 0) + 1
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def save_best(model: nn.Module, run_dir: Path, metrics: dict) -> None:
-    """Save the weights and the validation metrics of a new best epoch."""
-    folder = Path(run_dir) / BEST
-    folder.mkdir(parents=True, exist_ok=True)
+    """Save the weights and the validation metrics of a new best epoch.
+
+    Both go to ``best.partial`` and replace ``best`` as a whole, so the weights and ``metrics.json`` always
+    describe the same epoch.
+    """
+    partial, best = Path(run_dir) / f"{BEST}{PARTIAL}", Path(run_dir) / BEST
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = folder / f".{WEIGHTS}.tmp"
-    save_file(state, str(tmp))
-    os.replace(tmp, folder / WEIGHTS)
-    write_json(folder / "metrics.json", metrics)
+    save_file(state, str(partial / WEIGHTS))
+    write_json(partial / "metrics.json", metrics)
+    replace_folder(partial, best)
 
 
-def load_weights(model: nn.Module, run_dir: str | Path, which: str = BEST) -> nn.Module:
-    """Load a run's saved weights into a model built from the run's config (safetensors: no code runs)."""
-    path = Path(run_dir) / which / WEIGHTS
+def load_weights(model: nn.Module, run_dir: str | Path, which: str = BEST,
+                 new_modules: tuple[str, ...] = ()) -> nn.Module:
+    """Load a run's saved weights into a model built from the run's config (safetensors: no code runs).
+
+    Args:
+        new_modules: submodules of ``model`` that the run did not have (e.g. ``("pool",)`` when a teacher
+            grows a teacher pool); they keep their initialisation. Every other weight must be in the file.
+    """
+    folder = complete_folder(Path(run_dir) / which)
+    path = (folder or Path(run_dir) / which) / WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no {which} checkpoint in {run_dir}")
-    model.load_state_dict(load_file(str(path)))
+    result = model.load_state_dict(load_file(str(path)), strict=not new_modules)
+    missing = [k for k in result.missing_keys if not k.startswith(tuple(f"{m}." for m in new_modules))]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"{path} does not fit the model its run's config.yaml builds: missing "
+                              f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}")
     return model
 
 
 def save_last(accelerator, run_dir: Path, state: TrainState) -> None:
     """Save the full training state so that a killed run resumes here.
 
-    Written to ``last.partial`` first and swapped in by renames, so a crash never leaves a half-written
-    ``last`` that looks whole; ``resume_folder`` falls back to ``last.old`` in the moment between renames.
+    Every process writes its part (its RNG state) into ``last.partial``; the main process then adds
+    ``train_state.json`` and swaps the folder in whole (:func:`abaw.io.replace_folder`), so a crash never
+    leaves a half-written ``last`` that looks whole.
     """
     run_dir = Path(run_dir)
-    partial, last, old = run_dir / f"{LAST}.partial", run_dir / LAST, run_dir / f"{LAST}.old"
+    partial = run_dir / f"{LAST}{PARTIAL}"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_json(partial / "train_state.json", asdict(state))
-        shutil.rmtree(old, ignore_errors=True)
-        if last.exists():
-            last.rename(old)
-        partial.rename(last)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(partial, run_dir / LAST)
     accelerator.wait_for_everyone()
 
 
 def resume_folder(run_dir: Path) -> Path | None:
     """The last complete training state of a run, if any."""
-    for name in (LAST, f"{LAST}.old"):
-        folder = Path(run_dir) / name
-        if (folder / "train_state.json").is_file():
-            return folder
-    return None
+    folder = complete_folder(Path(run_dir) / LAST)
+    return folder if folder is not None and (folder / "train_state.json").is_file() else None
 
 
 def load_train_state(folder: Path) -> TrainState:

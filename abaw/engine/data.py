@@ -1,22 +1,27 @@
-"""From a config to datasets and loaders: manifests, clip datasets, the per-epoch sampler, the audio cache."""
+"""From a config to datasets and loaders: manifests, clip datasets, the per-epoch sampler, the audio cache and
+the face caches."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Sampler
-from tqdm import tqdm
 
 from abaw.config import ExperimentConfig
 from abaw.data.audio import AudioStore
+from abaw.data.cache import default_cache_dir
 from abaw.data.clips import ClipDataset, ClipSpec
+from abaw.data.face_cache import crop_sources, decoder_identity, open_face_cache, state_digest
 from abaw.data.layout import Layout, discover
 from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
 from abaw.data.task_sets import TaskSetBatchSampler, TaskSets
 from abaw.data.transforms import WindowAugmentation
+from abaw.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +124,82 @@ def warm_audio_cache(dataset: ClipDataset | TaskSets) -> None:
     if dataset.audio is None:
         return
     files = sorted({f for f in dataset.video_files() if f is not None})
-    for path in tqdm(files, desc="decoding audio", unit="video", leave=False):
+    for path in progress_bar(files, desc="decoding audio", unit="video", leave=False):
         dataset.audio.waveform(path)
 
 
-def training_data(config: ExperimentConfig, with_audio: bool | None = None) -> tuple[SplitData, SplitData]:
-    """Train and validation splits of an experiment, the audio cache warmed once.
+DATA_REPORT = "data_report.json"  # in the run folder
+
+
+def data_report(train: ClipDataset | TaskSets, val: ClipDataset) -> dict[str, list[str]]:
+    """What a run's data lacked, each a documented fallback (``docs/robustness.md``), logged as one warning
+    per kind and returned for the run folder's ``data_report.json``.
+
+    Returns:
+        ``videos_without_audio``: the video files without an audio track, whose clips hear silence (only when
+        the clips carry audio); ``videos_without_face_crops``: the videos without a single face crop, whose
+        frames are black.
+    """
+    datasets = [*clip_datasets(train), val]
+    report: dict[str, list[str]] = {}
+    with_audio = [d for d in datasets if d.audio is not None]
+    if with_audio:
+        files = {f for d in with_audio for f in d.video_files()}
+        report["videos_without_audio"] = sorted({str(f) for d in with_audio for f in d.audio.missing})
+        if report["videos_without_audio"]:
+            log.warning("video files without an audio track, whose clips hear silence: %d of %d (%s)",
+                        len(report["videos_without_audio"]), len(files), ", ".join(report["videos_without_audio"]))
+    report["videos_without_face_crops"] = sorted(
+        {name for d in datasets for name, crops in d.manifest.videos["crops"].items() if len(crops) == 0})
+    if report["videos_without_face_crops"]:
+        log.warning("videos without any face crop, whose frames are black: %d (%s)",
+                    len(report["videos_without_face_crops"]), ", ".join(report["videos_without_face_crops"]))
+    return report
+
+
+def use_face_cache(config: ExperimentConfig, datasets: list[ClipDataset], model: nn.Module | None = None,
+                   device: torch.device | str = "cpu") -> None:
+    """Point the clip datasets at the face cache of ``data.face_cache`` (nothing for "none"), made first where
+    missing or stale (:mod:`abaw.data.face_cache`): decoded crops ("frames"), or the features of ``model``'s
+    frozen visual backbone ("features"), computed on ``device`` in float32.
+
+    Raises:
+        ValueError: "features" without a model, or for a dataset that augments its faces.
+    """
+    kind = config.data.face_cache
+    if kind == "none":
+        return
+    root = Path(config.data.cache_dir) if config.data.cache_dir else default_cache_dir()
+    size = config.model.image_size
+    identity = {"kind": kind, "image_size": size, "decoder": decoder_identity()}
+    label = f"{size}px"
+    if kind == "frames":
+        def encode(faces: torch.Tensor) -> np.ndarray:
+            return faces.numpy()
+    else:
+        visual = model.encoders["visual"] if model is not None else None
+        if visual is None or not visual.freeze_backbone or any(d.transform is not None for d in datasets):
+            raise ValueError("data.face_cache=features needs the model whose frozen backbone makes the features, "
+                             "and clips without augmentation")
+        visual.to(device)
+        identity |= {"backbone": config.model.backbone, "weights_sha256": state_digest(visual.backbone),
+                     "input_size": visual.image_size, "dtype": "float32"}
+        label = f"{config.model.backbone}-{size}px"
+
+        @torch.inference_mode()
+        def encode(faces: torch.Tensor) -> np.ndarray:
+            return visual.frame_features(faces.to(device)).float().cpu().numpy()
+    cache = open_face_cache(root, label, identity, crop_sources(datasets), encode, size,
+                            batch_size=config.train.batch_size, num_workers=config.data.num_workers)
+    for dataset in datasets:
+        dataset.face_cache = cache
+
+
+def training_data(config: ExperimentConfig, with_audio: bool | None = None, model: nn.Module | None = None,
+                  device: torch.device | str = "cpu") -> tuple[SplitData, SplitData]:
+    """Train and validation splits of an experiment, the audio cache warmed once, the face cache of
+    ``data.face_cache`` made and used (:func:`use_face_cache`; "features" needs ``model``, whose visual
+    backbone is run on ``device``).
 
     Training clips are the labelled uni-task frames, or with ``data.task_sets`` a :class:`TaskSets` over them
     and the MTL set; validation is the uni-task validation videos, or the MTL validation file.
@@ -140,6 +215,7 @@ def training_data(config: ExperimentConfig, with_audio: bool | None = None) -> t
         val = build_split(config, layout, "val", stride=config.data.val_stride, audio=audio, with_audio=with_audio)
     warm_audio_cache(train.dataset)
     warm_audio_cache(val.dataset)
+    use_face_cache(config, [*clip_datasets(train.dataset), val.dataset], model, device)
     return train, val
 
 
@@ -169,7 +245,8 @@ class EpochSampler(Sampler[int]):
 
 def loaders(config: ExperimentConfig, train: ClipDataset | TaskSets,
             val: ClipDataset) -> tuple[DataLoader, DataLoader]:
-    """Training and validation loaders (pinned memory on CUDA).
+    """Training and validation loaders (pinned memory on CUDA; workers kept from epoch to epoch unless they
+    augment).
 
     An epoch is ``data.train_clips`` clips (0: every training clip once), drawn afresh each epoch; with task
     sets, that many clips in whole batches, each from one set (:class:`TaskSetBatchSampler`).
@@ -177,15 +254,18 @@ def loaders(config: ExperimentConfig, train: ClipDataset | TaskSets,
     workers = config.data.num_workers
     batch_size = config.train.batch_size
     common = {"num_workers": workers, "pin_memory": torch.cuda.is_available()}
-    # Training workers start afresh each epoch: their generators are then seeded from the main process's,
-    # which a checkpoint restores, so a resumed run augments as an uninterrupted one would.
+    # Training workers that augment start afresh each epoch: their generators are then seeded from the main
+    # process's, which a checkpoint restores, so a resumed run augments as an uninterrupted one would.
+    # Workers that draw nothing at random stay up from epoch to epoch.
+    augmented = any(d.transform is not None for d in clip_datasets(train))
+    common_train = {**common, "persistent_workers": workers > 0 and not augmented}
     if isinstance(train, TaskSets):
         clips = config.data.train_clips or len(train)
         sampler = TaskSetBatchSampler(train.sizes(), batch_size, steps=max(1, clips // batch_size),
                                       shares=config.data.task_set_shares, seed=config.train.seed)
-        train_loader = DataLoader(train, batch_sampler=sampler, **common)
+        train_loader = DataLoader(train, batch_sampler=sampler, **common_train)
     else:
         train_loader = DataLoader(train, sampler=EpochSampler(len(train), config.data.train_clips, config.train.seed),
-                                  batch_size=batch_size, drop_last=len(train) > batch_size, **common)
+                                  batch_size=batch_size, drop_last=len(train) > batch_size, **common_train)
     val_loader = DataLoader(val, batch_size=batch_size, shuffle=False, persistent_workers=workers > 0, **common)
     return train_loader, val_loader

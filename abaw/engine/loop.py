@@ -20,12 +20,14 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from abaw import metrics
 from abaw.config import ConfigError, ExperimentConfig, TrainConfig, save_config
 from abaw.data.manifest import Manifest
-from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last, write_json
+from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last
+from abaw.engine.data import DATA_REPORT, data_report
+from abaw.io import atomic_write, write_json
+from abaw.progress import progress_bar
 from abaw.engine.objectives import task_weights
 
 log = logging.getLogger(__name__)
@@ -37,12 +39,15 @@ def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataL
         config: ExperimentConfig, accelerator: Accelerator) -> TrainState:
     """Train ``model`` with ``objective`` and validate every epoch; resumes from ``RUN/last`` if present.
 
+    ``RUN/data_report.json`` records what the data lacked (:func:`abaw.engine.data.data_report`).
+
     Returns:
         The final training state (best score and epoch, per-epoch history).
     """
     run_dir = Path(config.train.out_dir)
     if accelerator.is_main_process:
         save_config(config, run_dir / "config.yaml")
+        write_json(run_dir / DATA_REPORT, data_report(train_loader.dataset, val_loader.dataset))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
     # Defined in single-process steps, before prepare: the prepared scheduler steps once per process each step.
     scheduler = lr_schedule(optimizer, config.train, steps_per_epoch=len(train_loader))
@@ -80,7 +85,7 @@ def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataL
         else:
             state.epochs_without_improvement += 1
         if accelerator.is_main_process:
-            append_csv(run_dir / "metrics.csv", row)
+            write_csv(run_dir / "metrics.csv", state.history)
         save_last(accelerator, run_dir, state)
         accelerator.print(f"epoch {epoch + 1}/{config.train.epochs}: loss {losses['loss']:.4f}  "
                           f"val score {scores['score']:.4f}  ({row['seconds']:.0f} s)")
@@ -127,8 +132,8 @@ def train_epoch(model: nn.Module, objective, loader: DataLoader, optimizer, sche
     sums: dict[str, torch.Tensor] = {}
     steps = 0
     steps_per_epoch = epoch_steps(len(loader), config.train)
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", disable=not accelerator.is_local_main_process,
-               leave=False)
+    bar = progress_bar(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
+                       enabled=accelerator.is_local_main_process)
     for batch in bar:
         objective.progress = (epoch * steps_per_epoch + steps) / max(1, config.train.epochs * steps_per_epoch)
         with accelerator.autocast():
@@ -176,18 +181,20 @@ def predict_rows(model: nn.Module, loader: DataLoader, accelerator: Accelerator,
     """
     model.eval()
     parts: dict[str, list[np.ndarray]] = {"row": [], "va": [], "expr": [], "au": []}
-    for batch in tqdm(loader, desc=desc, unit="batch", disable=not accelerator.is_local_main_process, leave=False):
+    for batch in progress_bar(loader, desc=desc, unit="batch", leave=False, enabled=accelerator.is_local_main_process):
         with accelerator.autocast():
             outputs = model(batch)
-        gathered = accelerator.gather_for_metrics({
-            "row": batch["row"],
-            "va": outputs["va"].float(),
-            "expr": F.softmax(outputs["expr"].float(), dim=1),
-            "au": torch.sigmoid(outputs["au"].float()),
-        })
+        gathered = accelerator.gather_for_metrics({"row": batch["row"], **task_predictions(outputs)})
         for key in parts:
             parts[key].append(gathered[key].cpu().numpy())
     return {key: np.concatenate(values) for key, values in parts.items()}
+
+
+def task_predictions(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's outputs as a predictions file holds them: ``va`` as is, ``expr`` softmax and ``au`` sigmoid
+    probabilities, all float32."""
+    return {"va": outputs["va"].float(), "expr": F.softmax(outputs["expr"].float(), dim=1),
+            "au": torch.sigmoid(outputs["au"].float())}
 
 
 def validate(model: nn.Module, loader: DataLoader, manifest: Manifest, tasks: tuple[str, ...],
@@ -236,12 +243,14 @@ def flatten(scores: dict) -> dict[str, float]:
     return {k: round(float(v), 6) if isinstance(v, float) and math.isfinite(v) else v for k, v in row.items()}
 
 
-def append_csv(path: Path, row: dict) -> None:
-    """Append a row to the metrics CSV (header written with the first row)."""
-    new = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """Write the metrics CSV, one row per epoch, afresh from the training state's history (atomically).
+
+    Rewritten rather than appended: a run killed after writing a row but before saving its state repeats that
+    epoch when it resumes, and must not log it twice.
+    """
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_write(path, newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from abaw.config import DistillConfig, LossConfig
+from abaw.distill.pool import pool_losses, select_teacher
 from abaw.distill.privileged import privileged_losses
 from abaw.distill.soft_labels import soft_label_losses
 from abaw.losses import task_losses
@@ -33,6 +34,7 @@ class MultitaskObjective:
         frames without t's label:   beta * gamma_t * L_t^D
         + L^T  (cross-entropy of the discriminator's task-set logits against ``batch["task_set"]``)
         + the privileged embedding losses of ``distill.privileged``, each times its weight
+        + MT-PKDOT's stage-1 terms, when the model itself holds a teacher pool (``pool_*`` outputs)
 
     On a batch of one task set (Algorithm 1) every frame is labelled for the set's task i and for no other,
     so this is exactly gamma_i (alpha L_i^S + L_i^D) + sum_j beta gamma_j L_j^D + L^T. On a mixed batch each
@@ -43,6 +45,10 @@ class MultitaskObjective:
     is ready when a ramp brings delta up.
     On MTL batches every task is labelled; the paper writes the plain sum of the supervised losses there,
     which this is up to the weights alpha and gamma.
+
+    A teacher with a pool (MT-PKDOT stage 2) gives its soft labels from the joint member, and its embedding
+    losses follow the member ``distill.pool_selection`` picks; the share of frames that fell back to the joint
+    member is logged as ``pool_joint_share``.
 
     The teacher, if any, stays in eval mode, without gradients, out of the optimizer and out of DDP: it is
     held here, not handed to ``accelerator.prepare``.
@@ -85,6 +91,12 @@ class MultitaskObjective:
         if self.teacher is not None:
             with torch.no_grad():
                 teacher = self.teacher(batch)
+            if self.distill.pool_selection != "joint":
+                if "pool_embedding" not in teacher:
+                    raise KeyError(f"distill.pool_selection={self.distill.pool_selection} needs a teacher pool: "
+                                   f"distil from a run of recipes/teacher_pool.py")
+                teacher["embedding"], choice = select_teacher(teacher, batch, self.tasks, self.distill)
+                parts["pool_joint_share"] = (choice == 0).float().mean()
             for task in self.tasks:
                 labelled = labelled_rows(batch, task)
                 own = soft_label_losses(outputs, teacher, self.distill.temperature, (task,), rows=labelled)[task]
@@ -92,6 +104,10 @@ class MultitaskObjective:
                 parts[f"kd_{task}"], parts[f"kd_other_{task}"] = own, other
                 total = total + self.task_weights[task] * (self.loss.kd * own + self.loss.beta * other)
             for name, (weight, value) in privileged_losses(outputs, teacher, self.distill).items():
+                parts[name] = value
+                total = total + weight * value
+        if self.teacher is None and "pool_embedding" in outputs:  # MT-PKDOT stage 1: the model is the pool
+            for name, (weight, value) in pool_losses(outputs, batch, self.tasks, self.distill).items():
                 parts[name] = value
                 total = total + weight * value
         if "task_logits" in outputs:

@@ -14,16 +14,24 @@ from abaw.config import ConfigError, ExperimentConfig, load_config
 from abaw.models import build_model
 
 
-def recipe_arguments(prog: str, description: str, argv: list[str] | None, teacher: bool = False) -> argparse.Namespace:
-    """``--config FILE [--teacher RUN_DIR] [section.key=value ...]``."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--config", required=True, help="YAML experiment config (recipes/configs/*.yaml)")
+def recipe_arguments(prog: str, doc: str, argv: list[str] | None, teacher: bool = False) -> argparse.Namespace:
+    """``--config FILE [--teacher RUN_DIR] [section.key=value ...]``; ``doc``, the recipe's docstring, gives the
+    description (its first paragraph)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=" ".join(doc.strip().split("\n\n")[0].split()),
+        epilog="The run folder is train.out_dir. A run that stops (killed, out of time) resumes from its last "
+               "epoch's checkpoint (RUN/last) when the same command is run again; on the same hardware it ends "
+               "with the numbers of an uninterrupted run.")
+    parser.add_argument("--config", required=True,
+                        help="YAML experiment config, e.g. recipes/configs/teacher.yaml (required); keys it leaves "
+                             "out take the defaults of abaw/config.py")
     if teacher:
         parser.add_argument("--teacher", required=True,
-                            help="the teacher's run folder; its BEST checkpoint is distilled")
+                            help="the teacher's run folder (config.yaml, best/); its best checkpoint is used "
+                                 "(required)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value",
-                        help="config overrides, e.g. train.epochs=3 data.root=/data/affwild2")
+                        help="config overrides applied after the config file, e.g. train.epochs=3 "
+                             "data.root=/data/affwild2 (default: none)")
     return parser.parse_intermixed_args(argv)  # overrides may stand on both sides of --teacher
 
 
@@ -42,9 +50,14 @@ def adopt_teacher_inputs(config: ExperimentConfig, teacher: ExperimentConfig) ->
     """The student's config with the teacher's audio inputs; the face windows must already agree.
 
     Teacher and student read the same batches, so a window that differs would feed one of them clips it was
-    not built for: that is an error, not a silent fix.
+    not built for: that is an error, not a silent fix. So is a student trained on its own backbone's cached
+    features (``data.face_cache=features``) with a teacher run on every batch: the batches carry no faces.
     """
     mine, theirs = config.data, teacher.data
+    if mine.face_cache == "features" and config.distill.teacher_outputs == "online":
+        raise ConfigError("data.face_cache=features gives batches of the student's backbone features, not faces, so "
+                          "the teacher cannot run on them; set distill.teacher_outputs=exported (the teacher runs "
+                          "once over the images)")
     for key in ("window_frames", "window_seconds", "retention"):
         if getattr(mine, key) != getattr(theirs, key):
             raise ConfigError(f"data.{key} is {getattr(mine, key)!r} for the student but {getattr(theirs, key)!r} "

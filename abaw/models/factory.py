@@ -16,6 +16,7 @@ from abaw.models.fusion import ConcatFusion, JointCrossAttentionFusion, Transfor
 from abaw.models.grl import TaskDiscriminator
 from abaw.models.heads import MultitaskHeads
 from abaw.models.multitask import MultitaskModel
+from abaw.models.pool import TeacherPool
 from abaw.models.visual import VisualEncoder
 
 
@@ -28,6 +29,9 @@ class ModelConfig:
         pretrained: let timm download its pretrained weights (only when asked for; needs a model hub).
         weights: a local weights file for the backbone (.safetensors, or .pth/.pt read with
             ``weights_only=True``).
+        freeze_backbone: train everything but the visual backbone, which keeps its built or loaded weights
+            and stays in eval mode (its BatchNorm uses the running statistics). Needed by
+            ``data.face_cache=features``, which trains on the backbone's features computed once.
         image_size: side of the faces fed to the backbone (resized inside the model when they differ).
         temporal: "lstm" (LSTM over the window, last step) or "mean" (average pooling over the window).
         temporal_dim: LSTM hidden size (the paper: 512).
@@ -51,11 +55,14 @@ class ModelConfig:
         discriminator_dims: hidden widths of the task discriminator (the paper: 64, 32).
         projection_dim: width of a learned projection of the embedding, output as ``projected`` (0: none).
             Set by the student recipe when a privileged loss compares embeddings of different widths.
+        pool_adapter_dim: hidden width of MT-PKDOT's modality adapters (:class:`abaw.models.pool.TeacherPool`;
+            0: no pool). Set by ``recipes/teacher_pool.py`` from ``distill.pool_adapter_dim``.
     """
 
     backbone: str = "seresnext50_32x4d"
     pretrained: bool = False
     weights: str | None = None
+    freeze_backbone: bool = False
     image_size: int = 112
     temporal: str = "lstm"
     temporal_dim: int = 512
@@ -73,6 +80,7 @@ class ModelConfig:
     task_sets: int = 0
     discriminator_dims: tuple[int, ...] = (64, 32)
     projection_dim: int = 0
+    pool_adapter_dim: int = 0
 
 
 EncoderBuilder = Callable[[ModelConfig], nn.Module]
@@ -81,7 +89,7 @@ EncoderBuilder = Callable[[ModelConfig], nn.Module]
 def _visual(config: ModelConfig) -> nn.Module:
     return VisualEncoder(config.backbone, pretrained=config.pretrained, weights=config.weights,
                          image_size=config.image_size, temporal=config.temporal,
-                         temporal_dim=config.temporal_dim)
+                         temporal_dim=config.temporal_dim, freeze_backbone=config.freeze_backbone)
 
 
 def _audio(config: ModelConfig) -> nn.Module:
@@ -150,4 +158,5 @@ def build_model(config: ModelConfig | None = None) -> MultitaskModel:
     discriminator = (TaskDiscriminator(fusion.out_dim, config.task_sets, config.discriminator_dims)
                      if config.task_sets else None)
     projection = nn.Linear(fusion.out_dim, config.projection_dim) if config.projection_dim else None
-    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim), discriminator, projection)
+    pool = TeacherPool(in_dims, fusion.out_dim, config.pool_adapter_dim) if config.pool_adapter_dim else None
+    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim), discriminator, projection, pool)

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from abaw.models.pool import POOL_OUTPUTS
+
 # Output keys the model itself produces; a modality may not take one of these names.
-OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding", "task_logits", "projected")
+OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding", "task_logits", "projected", *POOL_OUTPUTS)
 
 
 class MultitaskModel(nn.Module):
@@ -29,6 +31,8 @@ class MultitaskModel(nn.Module):
             (:class:`abaw.models.grl.TaskDiscriminator`).
         projection: optional; maps the embedding to another width, output as ``projected`` (for a student
             whose embedding a privileged loss compares with a teacher's of another width).
+        pool: optional; MT-PKDOT's teacher pool (:class:`abaw.models.pool.TeacherPool`), whose adapters and
+            heads turn each modality's embedding into one more teacher, output as ``pool_*``.
 
     Attributes:
         encoders: ``nn.ModuleDict`` of the encoders, keyed by modality name.
@@ -36,7 +40,8 @@ class MultitaskModel(nn.Module):
     """
 
     def __init__(self, encoders: Mapping[str, nn.Module], fusion: nn.Module, heads: nn.Module,
-                 discriminator: nn.Module | None = None, projection: nn.Module | None = None):
+                 discriminator: nn.Module | None = None, projection: nn.Module | None = None,
+                 pool: nn.Module | None = None):
         super().__init__()
         if not encoders:
             raise ValueError("a model needs at least one modality encoder")
@@ -51,6 +56,7 @@ class MultitaskModel(nn.Module):
         self.heads = heads
         self.discriminator = discriminator
         self.projection = projection
+        self.pool = pool
         self.embedding_dim: int = fusion.out_dim
         self.fusion_uses_sequences: bool = getattr(fusion, "uses_sequences", False)
         if self.fusion_uses_sequences:
@@ -73,8 +79,10 @@ class MultitaskModel(nn.Module):
         """Predict from a batch; keys other than the encoders' inputs (labels, masks, ...) are ignored.
 
         Args:
-            batch: at least ``faces`` uint8 (B, T, 3, S, S), the last face the predicted frame, and for an
-                audio model ``audio`` float (B, N), the past waveform.
+            batch: at least ``faces`` uint8 (B, T, 3, S, S), the last face the predicted frame, or instead
+                ``face_features`` (B, T, F), the visual backbone's features of those faces
+                (:meth:`abaw.models.visual.VisualEncoder.frame_features`); and for an audio model ``audio``
+                float (B, N), the past waveform.
             grl_coefficient: lambda of the gradient reversal in front of the discriminator (if any).
 
         Returns:
@@ -82,22 +90,31 @@ class MultitaskModel(nn.Module):
             fused representation used by distillation; and one (B, D_m) embedding per modality under its
             name (``visual``, ``audio``, ...). All float32, also under autocast, so that losses such as CCC
             are computed in full precision. With a discriminator, also ``task_logits`` (B, task sets); with a
-            projection, ``projected``.
+            projection, ``projected``; with a pool, its ``pool_*`` outputs.
         """
         embeddings, sequences = {}, {}
         for name, encoder in self.encoders.items():
-            if encoder.input_key not in batch:
+            # An encoder with a `features_key` (the visual one) starts from precomputed per-frame features
+            # when the batch carries them (cached-embedding prediction), else from its raw input.
+            features_key = getattr(encoder, "features_key", None)
+            if features_key is not None and features_key in batch:
+                run, x = encoder.from_features, batch[features_key]
+            elif encoder.input_key in batch:
+                run, x = encoder, batch[encoder.input_key]
+            else:
                 raise KeyError(f"the {name} encoder reads batch[{encoder.input_key!r}], which is absent "
                                f"(batch keys: {', '.join(sorted(batch))})")
             if self.fusion_uses_sequences:  # attention over time: the encoder's whole sequence, and its summary
-                sequences[name] = encoder(batch[encoder.input_key], sequence=True)
+                sequences[name] = run(x, sequence=True)
                 embeddings[name] = encoder.pool(sequences[name])
             else:
-                embeddings[name] = encoder(batch[encoder.input_key])
+                embeddings[name] = run(x)
         embedding = self.fusion(sequences if self.fusion_uses_sequences else embeddings)
         outputs = {**self.heads(embedding), "embedding": embedding, **embeddings}
         if self.discriminator is not None:
             outputs["task_logits"] = self.discriminator(embedding, grl_coefficient)
         if self.projection is not None:
             outputs["projected"] = self.projection(embedding)
+        if self.pool is not None:
+            outputs |= self.pool(embeddings, outputs)
         return {key: value.float() for key, value in outputs.items()}

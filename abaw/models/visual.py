@@ -78,7 +78,11 @@ class VisualEncoder(nn.Module):
     """Faces of a past window -> one visual embedding.
 
     A timm backbone with ``num_classes=0`` (its globally pooled features) runs on every face, the window's
-    length folded into the batch; the temporal model then summarises the T per-frame features.
+    length folded into the batch; the temporal model then summarises the T per-frame features. The two halves
+    are public: :meth:`frame_features` (the backbone on faces) and :meth:`from_features` (the temporal model on
+    a window of per-frame features). In eval mode the backbone treats each face on its own, so features
+    computed once per frame and gathered into windows give the same embedding as the faces themselves;
+    :class:`~abaw.models.multitask.MultitaskModel` reads such windows from ``batch[features_key]``.
 
     Args:
         backbone: any timm model name (the ABAW 2022 paper: an SE-ResNeXt).
@@ -89,21 +93,34 @@ class VisualEncoder(nn.Module):
             as ViTs, need their native size here).
         temporal: "lstm" (last step of an LSTM) or "mean" (average pooling).
         temporal_dim: LSTM hidden size; "mean" keeps the backbone's width.
+        freeze_backbone: keep the backbone as it was built or loaded: its parameters get no gradient and it
+            stays in eval mode when the encoder trains, so its BatchNorm layers use their running statistics
+            and never update them. Each face's features are then a fixed function of the face, which is what
+            lets training read them from a feature cache (``data.face_cache=features``).
 
     Attributes:
         input_key: the batch key this encoder reads, ``"faces"``: uint8 (B, T, 3, S, S) with values 0..255,
             or floating point with values in 0..1.
+        features_key: the batch key of precomputed per-frame features (B, T, feature_dim), ``"face_features"``,
+            read instead of the faces when a batch carries it.
+        feature_dim: width of the backbone's per-frame features.
         out_dim: width of the embedding.
     """
 
     input_key = "faces"
+    features_key = "face_features"
 
     def __init__(self, backbone: str, *, pretrained: bool = False, weights: str | Path | None = None,
-                 image_size: int = 112, temporal: str = "lstm", temporal_dim: int = 512):
+                 image_size: int = 112, temporal: str = "lstm", temporal_dim: int = 512,
+                 freeze_backbone: bool = False):
         super().__init__()
         self.backbone = timm.create_model(backbone, pretrained=pretrained, num_classes=0)
         if weights is not None:
             load_backbone_weights(self.backbone, weights)
+        self.freeze_backbone = freeze_backbone
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
         self.image_size = image_size
         cfg = getattr(self.backbone, "pretrained_cfg", None) or {}
         mean, std = cfg.get("mean", (0.5, 0.5, 0.5)), cfg.get("std", (0.5, 0.5, 0.5))
@@ -112,6 +129,7 @@ class VisualEncoder(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         # Some timm models put a hidden pre-logits layer after pooling (e.g. MobileNetV3).
         width = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
+        self.feature_dim: int = width
         if temporal == "lstm":
             self.temporal: nn.Module = LastStepLSTM(width, temporal_dim)
         elif temporal == "mean":
@@ -120,11 +138,19 @@ class VisualEncoder(nn.Module):
             raise ValueError(f"unknown temporal model {temporal!r}; choose one of {', '.join(TEMPORAL_MODELS)}")
         self.out_dim: int = self.temporal.out_dim
 
+    def train(self, mode: bool = True) -> VisualEncoder:
+        """Set training mode, except for a frozen backbone, which stays in eval mode."""
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
     def prepare(self, faces: Tensor) -> Tensor:
-        """(B, T, 3, S, S) faces -> (B*T, 3, image_size, image_size) normalised floats for the backbone."""
-        if faces.ndim != 5 or faces.shape[2] != 3:
-            raise ValueError(f"faces must be (B, T, 3, S, S), got {tuple(faces.shape)}")
-        x = faces.flatten(0, 1).to(self.mean.dtype)
+        """(..., 3, S, S) faces -> (N, 3, image_size, image_size) normalised floats for the backbone, N the
+        product of the leading dimensions."""
+        if faces.ndim < 4 or faces.shape[-3] != 3:
+            raise ValueError(f"faces must be (..., 3, S, S), got {tuple(faces.shape)}")
+        x = faces.flatten(0, -4).to(self.mean.dtype)
         if faces.dtype == torch.uint8:
             x = x / 255.0
         if x.shape[-2:] != (self.image_size, self.image_size):
@@ -132,12 +158,22 @@ class VisualEncoder(nn.Module):
                               align_corners=False, antialias=True)
         return (x - self.mean) / self.std
 
+    def frame_features(self, faces: Tensor) -> Tensor:
+        """(N, 3, S, S) faces -> (N, feature_dim): the backbone's pooled features of each face."""
+        if faces.ndim != 4:
+            raise ValueError(f"frame_features takes (N, 3, S, S) faces, got {tuple(faces.shape)}")
+        return self.backbone(self.prepare(faces))
+
+    def from_features(self, features: Tensor, sequence: bool = False) -> Tensor:
+        """(B, T, feature_dim) per-frame features of a window, the last one the predicted frame -> (B, out_dim);
+        with ``sequence``, the temporal model's (B, T, out_dim) output at every step instead."""
+        steps = self.temporal.sequence(features)
+        return steps if sequence else self.pool(steps)
+
     def sequence(self, faces: Tensor) -> Tensor:
         """(B, T, 3, S, S) faces -> (B, T, out_dim): the temporal model's output at every face (for fusions
         that attend over time)."""
-        batch, frames = faces.shape[:2]
-        features = self.backbone(self.prepare(faces))
-        return self.temporal.sequence(features.reshape(batch, frames, -1))
+        return self(faces, sequence=True)
 
     def pool(self, sequence: Tensor) -> Tensor:
         """(B, T, out_dim) -> (B, out_dim), as :meth:`forward` summarises the window."""
@@ -146,8 +182,11 @@ class VisualEncoder(nn.Module):
     def forward(self, faces: Tensor, sequence: bool = False) -> Tensor:
         """(B, T, 3, S, S) faces, the last one the predicted frame -> (B, out_dim); with ``sequence``, the
         (B, T, out_dim) sequence instead."""
-        steps = self.sequence(faces)
-        return steps if sequence else self.pool(steps)
+        if faces.ndim != 5 or faces.shape[2] != 3:
+            raise ValueError(f"faces must be (B, T, 3, S, S), got {tuple(faces.shape)}")
+        batch, frames = faces.shape[:2]
+        features = self.frame_features(faces.flatten(0, 1)).reshape(batch, frames, -1)
+        return self.from_features(features, sequence)
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> tuple[list[str], list[str]]:

@@ -14,9 +14,10 @@ import logging
 import sys
 from pathlib import Path
 
-from abaw.data.layout import Layout, LayoutError, discover
+from abaw.data.layout import Layout, discover
+from abaw.errors import command
 from abaw.submit.validator import CHALLENGES, MAX_SHOWN, check_submission, submitted_challenges
-from abaw.submit.writer import SubmissionError, WrittenChallenge, load_thresholds, write_submission
+from abaw.submit.writer import WrittenChallenge, load_thresholds, write_submission
 
 PROG = "abaw-submit"
 
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="predictions directory written by abaw-predict --split test (one <video>.csv per "
                              "video); required unless --check is given")
     parser.add_argument("--check", type=Path, metavar="DIR",
-                        help="check the submission in DIR instead of writing one; prints every problem")
+                        help="check the submission in DIR instead of writing one; prints every problem (default: "
+                             "write one)")
     parser.add_argument("--data-root", type=Path, required=True, metavar="ROOT",
                         help="Aff-Wild2 data root holding the organisers' test release lists, sample files and "
                              "MTL test list (required)")
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
     """Run ``abaw-submit``; returns the exit status (see the module docstring)."""
     parser = build_parser()
@@ -74,14 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(name)s: %(message)s")
 
-    try:
-        layout = discover(args.data_root, annotations=args.annotations)
-        if args.check is not None:
-            return _check(args, layout)
-        return _write(args, layout)
-    except (LayoutError, SubmissionError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
+    layout = discover(args.data_root, annotations=args.annotations)
+    if args.check is not None:
+        return _check(args, layout)
+    return _write(args, layout)
 
 
 def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,8 @@ import pandas as pd
 
 from abaw.data.annotations import AnnotationError, FrameList, read_frame_list
 from abaw.data.layout import Layout, LayoutError
+from abaw.errors import AbawError
+from abaw.io import temporary_path
 from abaw.predictions import PredictionError, prediction_files, read_predictions, task_values
 from abaw.submit.validator import (
     CHALLENGES,
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_AU_THRESHOLD = 0.5
 
 
-class SubmissionError(RuntimeError):
+class SubmissionError(AbawError, RuntimeError):
     """A submission that cannot be written as asked; the message names what is missing or wrong."""
 
 
@@ -441,9 +442,9 @@ class _Staging:
         missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
         self._created.extend(reversed(missing))
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        self._pending.append((Path(tmp), target))
-        return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        tmp = temporary_path(target)
+        self._pending.append((tmp, target))
+        return open(tmp, "x", encoding="utf-8", newline="\n")
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from abaw.data.synthetic.latent import runs_mask
 from abaw.data.synthetic.params import SynthParams
 from abaw.data.synthetic.plan import VideoPlan
 from abaw.data.synthetic.render import PersonLabels
+from abaw.io import write_text
 from abaw.tasks import (
     ANNOTATION_HEADER, AU_IGNORE, AU_NAMES, CHALLENGE_FOLDERS, EXPR_IGNORE, MTL_FOLDER, MTL_HEADER, SUBMISSION_HEADER,
     TASKS, VA_IGNORE, frame_image_name,
@@ -47,8 +48,7 @@ def au_field(aus: np.ndarray, ignored: bool) -> str:
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    write_text(path, "".join(line + "\n" for line in lines))
 
 
 def write_annotations(out: Path, plan: VideoPlan, labels: list[PersonLabels], seed: int, p: SynthParams) -> None:

@@ -13,33 +13,41 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from abaw.data.synthetic.files import write_annotations, write_mtl, write_test_lists
 from abaw.data.synthetic.media import CODECS
 from abaw.data.synthetic.params import SynthParams
 from abaw.data.synthetic.plan import VideoPlan, plan_videos
 from abaw.data.synthetic.render import PersonLabels, render_video
+from abaw.errors import command
+from abaw.io import write_text
+from abaw.progress import progress_bar
 
 MANIFEST = "synthetic.json"
+# Present while abaw-synth writes a folder, removed once the manifest is written last: a folder that holds it
+# is an interrupted run's, which --overwrite may replace, and no complete set.
+INCOMPLETE = ".abaw-synth-incomplete"
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
     """Creates ``out``; a non-empty one is replaced only with ``overwrite`` and only if abaw-synth made it."""
     if out.exists() and any(out.iterdir()):
+        interrupted = (out / INCOMPLETE).is_file()
         if not overwrite:
-            raise FileExistsError(f"{out} is not empty; pass --overwrite to replace it")
-        if not (out / MANIFEST).is_file():
+            what = "holds an interrupted abaw-synth run" if interrupted else "is not empty"
+            raise FileExistsError(f"{out} {what}; pass --overwrite to replace it")
+        if not (out / MANIFEST).is_file() and not interrupted:
             raise FileExistsError(f"{out} is not empty and holds no {MANIFEST}: it was not made by abaw-synth, "
                                   "so it is not deleted even with --overwrite")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE).touch()
 
 
 def _render_all(out: Path, plans: list[VideoPlan], seed: int, p: SynthParams, workers: int, progress: bool
                 ) -> dict[int, list[PersonLabels]]:
     """Renders every video; with several workers, the longest first. The files do not depend on ``workers``."""
-    bar = tqdm(total=len(plans), desc="abaw-synth", unit="video", disable=not progress)
+    bar = progress_bar(total=len(plans), desc="abaw-synth", unit="video", enabled=progress)
     results: dict[int, list[PersonLabels]] = {}
     if workers <= 1:
         for plan in plans:
@@ -111,11 +119,11 @@ def generate(out: str | os.PathLike, seed: int = 0, videos: int = 60, seconds: f
         "test_lists": test_lists,
         "videos": [_video_entry(v, results[v.index]) for v in plans],
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    (out / "README.md").write_text(
-        "Synthetic Aff-Wild2 in the ABAW organisers' on-disk layout (not real data; see docs/synthetic.md).\n"
-        f"Made with: abaw-synth {out.name} --seed {seed} --videos {videos} --seconds {seconds:g}\n",
-        encoding="utf-8")
+    write_text(out / "README.md",
+               "Synthetic Aff-Wild2 in the ABAW organisers' on-disk layout (not real data; see docs/synthetic.md).\n"
+               f"Made with: abaw-synth {out.name} --seed {seed} --videos {videos} --seconds {seconds:g}\n")
+    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    (out / INCOMPLETE).unlink()
     return out
 
 
@@ -143,20 +151,24 @@ def describe(out: str | os.PathLike) -> str:
             f"({100 * missing / max(faces, 1):.1f}% without a face).")
 
 
+@command("abaw-synth")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="abaw-synth",
         description="Write a synthetic Aff-Wild2 (videos, face crops, annotations, test lists) in the ABAW "
                     "organisers' on-disk layout. Deterministic for a seed.")
-    parser.add_argument("out", type=Path, help="output folder (must be empty or absent)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("out", type=Path, help="output folder (must be empty or absent, see --overwrite)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     # Many short videos rather than few long ones: what a model must learn to ignore is identity, and the
     # real training set has hundreds of people; 30 x 10 s gives 18 training identities for ~8,000 frames.
-    parser.add_argument("--videos", type=int, default=60, help="number of video files, at least 6 (default 60)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="mean video length in seconds (default 10)")
+    parser.add_argument("--videos", type=int, default=60, help="number of video files, at least 6 (default: 60)")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="mean video length in seconds; each video's varies by +-25%% (default: 10.0)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace OUT if it is not empty (only if an earlier abaw-synth wrote it)")
-    parser.add_argument("--workers", type=int, default=None, help="rendering processes (default: up to 2)")
+                        help="replace OUT if it is not empty, only if an earlier (or interrupted) abaw-synth wrote "
+                             "it (default: off)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="rendering processes; the files do not depend on it (default: up to 2)")
     args = parser.parse_args(argv)
     try:
         out = generate(args.out, args.seed, args.videos, args.seconds, overwrite=args.overwrite,

@@ -138,6 +138,11 @@ class SynthParams:
     lighting_brightness_std: float = 0.12
     pixel_noise_std: tuple[float, float] = (1.0, 4.0)  # per video, in 8-bit grey levels
     jpeg_quality: tuple[int, int] = (80, 95)
+    # Frames per rendered face: 1 renders every frame. Above 1, each run of this many frames shows the face
+    # rendered for its first frame, and their crop files are hard links to one JPEG: the same files and names,
+    # written many times faster, for sets sized to measure the data path (benchmarks/million_frames.py), not
+    # to learn from.
+    hold_frames: int = 1
 
     # ---- the voice ------------------------------------------------------------------------------------------------
     # Arousal is carried by the classic vocal-activation cues (Scherer 2003; Juslin & Laukka 2003): louder, higher

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,21 +68,36 @@ def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) ->
         d.mkdir(parents=True, exist_ok=True)
     (out / plan.file).parent.mkdir(parents=True, exist_ok=True)
     writer = AVWriter(out / plan.file, fps, plan.size, audio, plan.sample_rate, p)
-    for start in range(0, n, BATCH):
-        frames = np.arange(start, min(n, start + BATCH))
-        idx = at[frames]
-        sprites = []
+    hold = p.hold_frames
+    for start in range(0, n, BATCH * hold):
+        frames = np.arange(start, min(n, start + BATCH * hold))
+        # Each frame shows the picture of the first frame of its run of `hold` (itself when hold is 1).
+        pictures, shown = np.unique(frames - frames % hold, return_inverse=True)
+        idx = at[pictures]
+        sprites = []  # per person, the face sprite of each picture
         for ident, aff, nui, faces, crop_dir in zip(identities, affects, nuisances, has_face, crop_dirs):
             state = FaceState(aff.valence[idx], aff.arousal[idx], aff.aus[idx], nui.blink[idx], nui.gaze[idx],
                               nui.crop_jitter[idx], light[idx])
             rgb, coverage = renderer.render(ident, state, rng, noise_std)
+            written: dict[int, Path] = {}  # picture -> its JPEG, which the run's later crops link to
             for j, frame in enumerate(frames):
                 if faces[frame]:
-                    Image.fromarray(rgb[j]).save(crop_dir / frame_image_name(frame + 1), "JPEG", quality=quality)
-            sprites.append([face_sprite(rgb[j], coverage[j]) if faces[f] else None for j, f in enumerate(frames)])
-        for j, k in enumerate(idx):
-            heads = [(person_sprites[j], nui.head[k]) for person_sprites, nui in zip(sprites, nuisances)]
-            writer.add(scene.frame(float(light[k, 0]), heads))
+                    path = crop_dir / frame_image_name(frame + 1)
+                    if shown[j] in written:
+                        os.link(written[shown[j]], path)
+                    else:
+                        Image.fromarray(rgb[shown[j]]).save(path, "JPEG", quality=quality)
+                        written[shown[j]] = path
+            sprites.append([face_sprite(rgb[k], coverage[k]) for k in range(len(pictures))])
+        last, image = None, None
+        for j, frame in enumerate(frames):
+            visible = tuple(bool(faces[frame]) for faces in has_face)
+            if (shown[j], visible) != last:  # a held picture is composed once
+                k = idx[shown[j]]
+                heads = [(person_sprites[shown[j]] if seen else None, nui.head[k])
+                         for person_sprites, seen, nui in zip(sprites, visible, nuisances)]
+                last, image = (shown[j], visible), scene.frame(float(light[k, 0]), heads)
+            writer.add(image)
     writer.close()
 
     return [PersonLabels(person, aff.valence[at], aff.arousal[at], aff.expression[at], aff.aus[at], faces)

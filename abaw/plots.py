@@ -1,0 +1,132 @@
+"""``abaw-eval --plots DIR``: what the scores hide, as PNG files.
+
+    va_<video>.png       predicted and annotated valence and arousal over the frames of a validation video
+                         (the ``VA_VIDEOS`` videos with the most labelled frames)
+    expr_confusion.png   the expression confusion matrix, each row (annotated class) normalised to 1
+    au_f1.png            the F1 of each action unit at its threshold, with the mean
+
+Figures are drawn with matplotlib's object API (no pyplot: no global state, no display needed) at fixed
+sizes, and written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from abaw import metrics
+from abaw.data.manifest import Manifest
+from abaw.io import atomic_path
+from abaw.predictions import prediction_files, read_predictions, task_values
+from abaw.tasks import AU_NAMES, EXPR_CLASSES, VA_IGNORE
+
+VA_VIDEOS = 3
+DPI = 100
+SIZES = {"va": (10, 5), "expr": (7, 6), "au": (9, 4)}  # inches; times DPI gives the PNG's pixels
+
+
+def write_plots(pred_dir: Path, manifest: Manifest, results: dict, out_dir: Path) -> list[Path]:
+    """Draw the plots of the tasks that ``results`` (from :func:`abaw.evaluate.evaluate`) scored.
+
+    Args:
+        pred_dir: the predictions directory that was scored.
+        manifest: the split's frames and labels that it was scored against.
+        results: the scores; the confusion matrix and per-AU F1s are drawn from them.
+        out_dir: the folder to write the PNG files into (created if needed).
+
+    Returns:
+        The files written.
+    """
+    out_dir = Path(out_dir)
+    written = []
+    if "va" in results:
+        files = prediction_files(pred_dir)
+        for video in va_videos(manifest, VA_VIDEOS):
+            written.append(_save(plot_va(video, manifest, files[video]), out_dir / f"va_{video}.png"))
+    if "expr" in results:
+        written.append(_save(plot_confusion(np.asarray(results["expr"]["confusion"])), out_dir / "expr_confusion.png"))
+    if "au" in results:
+        written.append(_save(plot_au_f1(results["au"]), out_dir / "au_f1.png"))
+    return written
+
+
+def va_videos(manifest: Manifest, count: int) -> list[str]:
+    """The ``count`` videos with the most frames labelled for both valence and arousal (ties by name)."""
+    labelled = manifest.masks()["va"].all(axis=1)
+    per_video = manifest.frames.loc[labelled, "video"].value_counts()
+    per_video = per_video[per_video > 0]
+    return sorted(per_video.index, key=lambda video: (-per_video[video], video))[:count]
+
+
+def plot_va(video: str, manifest: Manifest, pred_file: Path) -> Figure:
+    """Valence and arousal of one video over its frames: the annotation (gaps where unlabelled), the
+    prediction, and their CCC on this video alone."""
+    rows = np.flatnonzero(manifest.frames["video"].to_numpy() == video)
+    frames = manifest.frames["frame"].to_numpy()[rows]
+    table = read_predictions(pred_file)
+    position = np.searchsorted(table["frame"].to_numpy(), frames)
+    predicted = task_values(table, "va")[position]
+    truth = manifest.va()[rows].astype(np.float64)
+    truth[truth == VA_IGNORE] = np.nan
+    figure = Figure(figsize=SIZES["va"], dpi=DPI, layout="constrained")
+    axes = figure.subplots(2, 1, sharex=True)
+    for k, (ax, name) in enumerate(zip(axes, ("valence", "arousal"))):
+        ax.plot(frames, truth[:, k], color="black", linewidth=1.5, label="annotation")
+        ax.plot(frames, predicted[:, k], color="tab:orange", linewidth=1.0, label="prediction")
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel(name)
+        labelled = ~np.isnan(truth[:, k])
+        if labelled.sum() > 1:
+            ax.set_title(f"{name}: CCC {metrics.ccc(predicted[labelled, k], truth[labelled, k]):.3f} on this video",
+                         fontsize=9, loc="left")
+        ax.axhline(0, color="grey", linewidth=0.5)
+    axes[0].legend(loc="upper right")
+    figure.suptitle(f"{video}: valence and arousal")
+    axes[1].set_xlabel("frame")
+    return figure
+
+
+def plot_confusion(confusion: np.ndarray) -> Figure:
+    """The 8 x 8 expression confusion matrix (rows: annotated class; columns: predicted), each row normalised,
+    with its share and count in each cell."""
+    totals = confusion.sum(axis=1, keepdims=True)
+    share = confusion / np.maximum(totals, 1)
+    figure = Figure(figsize=SIZES["expr"], dpi=DPI, layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=ax, label="share of the annotated class")
+    n = len(EXPR_CLASSES)
+    ax.set_xticks(range(n), EXPR_CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(n), [f"{name} ({int(t)})" for name, t in zip(EXPR_CLASSES, totals[:, 0])])
+    for i in range(n):
+        for j in range(n):
+            if confusion[i, j]:
+                ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("annotated (frames)")
+    ax.set_title("expression confusion matrix")
+    return figure
+
+
+def plot_au_f1(au: dict) -> Figure:
+    """One bar per action unit: its F1 at its threshold; the dashed line is the mean F1 (the AU score)."""
+    f1 = np.asarray(au["f1_per_au"])
+    figure = Figure(figsize=SIZES["au"], dpi=DPI, layout="constrained")
+    ax = figure.subplots()
+    bars = ax.bar(AU_NAMES, f1, color="tab:blue")
+    ax.bar_label(bars, [f"thr {t:.2f}" for t in au["thresholds"]], fontsize=7)
+    ax.axhline(au["f1_mean"], color="black", linestyle="--", linewidth=1, label=f"mean F1 {au['f1_mean']:.3f}")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1")
+    ax.set_title("F1 per action unit")
+    ax.legend(loc="upper right")
+    return figure
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    return path
