@@ -149,3 +149,14 @@ def test_teacher_pool_adapts_every_modality_width():
              "au": torch.zeros(2, 12)}
     out = pool({"visual": torch.randn(2, 7), "audio": torch.randn(2, 3)}, joint)
     assert out["pool_embedding"].shape == (2, 3, 5)
+
+
+def test_choosing_among_pool_members_needs_a_teacher_with_a_pool():
+    from abaw.config import ConfigError, load_config
+    from abaw.engine.setup import adopt_teacher_inputs
+
+    student = load_config(None, ["distill.pool_selection=sample", "distill.privileged=[ot,centroid]"])
+    with pytest.raises(ConfigError, match="teacher_pool.py"):
+        adopt_teacher_inputs(student, load_config())
+    pool = load_config(None, ["model.pool_adapter_dim=256"])
+    assert adopt_teacher_inputs(student, pool).distill.pool_selection == "sample"

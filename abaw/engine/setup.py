@@ -51,9 +51,14 @@ def adopt_teacher_inputs(config: ExperimentConfig, teacher: ExperimentConfig) ->
 
     Teacher and student read the same batches, so a window that differs would feed one of them clips it was
     not built for: that is an error, not a silent fix. So is a student trained on its own backbone's cached
-    features (``data.face_cache=features``) with a teacher run on every batch: the batches carry no faces.
+    features (``data.face_cache=features``) with a teacher run on every batch: the batches carry no faces. So
+    is a choice among a teacher pool's members (``distill.pool_selection``) for a teacher without a pool.
     """
     mine, theirs = config.data, teacher.data
+    if config.distill.pool_selection != "joint" and not teacher.model.pool_adapter_dim:
+        raise ConfigError(f"distill.pool_selection={config.distill.pool_selection} chooses among the members of a "
+                          f"teacher pool, and this teacher has none: grow one with recipes/teacher_pool.py and "
+                          f"distil from its run")
     if mine.face_cache == "features" and config.distill.teacher_outputs == "online":
         raise ConfigError("data.face_cache=features gives batches of the student's backbone features, not faces, so "
                           "the teacher cannot run on them; set distill.teacher_outputs=exported (the teacher runs "
