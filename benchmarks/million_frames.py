@@ -112,6 +112,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="test frames")
     parser.add_argument("--work", type=Path, default=ROOT / "runs/bench_million")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--num-workers", type=int, default=2, help="abaw-predict's loader workers")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/million_frames.json")
     args = parser.parse_args()
     run = tiny_run(args.work / "run")
@@ -130,7 +131,8 @@ def main() -> int:
         # many times slower than one (they spin waiting for each other).
         env_cache = ["env", f"ABAW_CACHE={args.work / 'cache'}", "OMP_NUM_THREADS=1"]
         predict = measure([*env_cache, sys.executable, "-m", "abaw.predict", str(run), "--data-root", str(data),
-                           "--split", "test", "--out", str(pred), "--batch-size", str(args.batch_size)])
+                           "--split", "test", "--out", str(pred), "--batch-size", str(args.batch_size),
+                           "--num-workers", str(args.num_workers)])
         submit = measure([*env_cache, sys.executable, "-m", "abaw.submit.cli", str(pred), "--data-root", str(data),
                           "--edition", "5", "--out", str(sub), "--tasks", "va,expr,au"])
         rows = sum(sum(1 for _ in open(f)) - 1 for f in sub.glob("*.txt"))
