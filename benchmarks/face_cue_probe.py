@@ -14,7 +14,6 @@ Writes benchmarks/results/face_cue_probe.json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from PIL import Image
 
 from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest
+from abaw.io import write_json
 from abaw.metrics import ccc
 from abaw.tasks import VA_IGNORE
 
@@ -72,7 +72,7 @@ def main() -> int:
             results["rows"].append(row)
             print(f"| {name} | {strength:g} | {row['ccc_valence']:.3f} | {row['ccc_arousal']:.3f} |")
     path = ROOT / "benchmarks" / "results" / "face_cue_probe.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     print(f"\nwritten to {path}")
     return 0
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from abaw.data.synthetic import generate
+from abaw.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("val_ccc_valence", "val_ccc_arousal", "val_expr_f1", "val_au_f1", "val_score")
@@ -112,7 +113,7 @@ def main() -> int:
     print(f"{results['synthetic_set']['cached_crops']} crops cached; load average after: "
           f"{results['load_average_after']}")
     path = ROOT / "benchmarks" / "results" / "feature_cache_training.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     print(f"written to {path}")
     return 0
 

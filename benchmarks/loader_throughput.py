@@ -23,7 +23,6 @@ Writes benchmarks/results/loader_throughput.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -40,6 +39,7 @@ from torchvision import transforms
 from abaw.config import load_config
 from abaw.data.clips import ClipDataset
 from abaw.engine.data import EpochSampler, loaders, training_data
+from abaw.io import write_json
 from abaw.tasks import frame_image_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,7 +153,7 @@ def main() -> int:
     print(f"frame cache: {crops} crops, {results['frame_cache']['bytes'] / 2**20:.0f} MiB, built in "
           f"{cache_seconds:.1f} s (manifests included); load average after: {results['load_average_after']}")
     path = ROOT / "benchmarks" / "results" / "loader_throughput.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(path, results)
     print(f"written to {path}")
     return 0
 

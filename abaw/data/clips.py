@@ -114,6 +114,10 @@ class ClipDataset(Dataset):
         """The video file of each video of the manifest (None where none was found)."""
         return list(self._files)
 
+    def frame_rates(self, rows: np.ndarray) -> np.ndarray:
+        """The frame rate of the video of each of the manifest's ``rows``."""
+        return self._fps[self._video[np.asarray(rows, dtype=np.int64)]]
+
     def window_frames(self, rows: int | np.ndarray) -> np.ndarray:
         """The 1-based frames of the past face window of a row, (T,), or of rows of one video, (n, T); oldest
         first."""

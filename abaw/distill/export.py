@@ -60,12 +60,16 @@ def export_teacher(teacher: nn.Module, datasets: Iterable[ClipDataset], path: st
                    batch_size: int = 64, num_workers: int = 0, device: torch.device | str = "cpu") -> Path:
     """Run ``teacher`` (eval mode) over every clip of ``datasets`` without augmentation and write its outputs.
 
-    Keys are ``<source>.rows`` (sorted manifest rows) and ``<source>.<output>`` (one row of values each), for
-    source "uni" / "mtl". Written to a temporary file, then renamed.
+    Keys are ``<source>.rows`` (sorted manifest rows, each once) and ``<source>.<output>`` (one row of values
+    each), for source "uni" / "mtl". Written to a temporary file, then renamed.
+
+    Args:
+        datasets: the distinct clip datasets (``abaw.engine.data.clip_datasets``); a row that two of them
+            share is run twice and kept once.
     """
     teacher = teacher.eval().to(device)
     tables: dict[str, dict[str, list[np.ndarray]]] = {}
-    for dataset in {id(d): d for d in datasets}.values():
+    for dataset in datasets:
         clean = copy.copy(dataset)
         clean.transform = None
         if clean.face_cache is not None and clean.face_cache.kind == "features":
@@ -132,9 +136,10 @@ class ExportedTeacher(nn.Module):
             weight = torch.ones(len(rows))
             if name == "uni" and dataset is not None:
                 r = rows.numpy()
-                videos = dataset._video[r]
-                ccc = sequence_teacher_ccc(videos, dataset._frame[r], dataset._fps[videos],
-                                           getattr(self, f"{name}_va").numpy(), dataset._va[r], seconds)
+                frames = dataset.manifest.frames
+                ccc = sequence_teacher_ccc(frames["video"].cat.codes.to_numpy()[r], frames["frame"].to_numpy()[r],
+                                           dataset.frame_rates(r), getattr(self, f"{name}_va").numpy(),
+                                           dataset.manifest.va()[r], seconds)
                 judged = ~np.isnan(ccc)
                 weight[judged] = negative_transfer_weights(torch.from_numpy(ccc[judged]).float(), threshold)[0]
                 log.info("negative transfer: distillation dropped for %d of %d clips (teacher CCC below %.2f on "
