@@ -161,19 +161,20 @@ def strip_audio(path: Path) -> None:
 def test_training_with_a_silent_video_and_a_faceless_one_records_both(root, tmp_path, caplog):
     """Fallback: a video file without an audio track is heard as silence, with a warning per file and a count
     in the run log; RUN/data_report.json lists it, and the video without crops, for the run's record (written
-    before the first epoch, so the run here has none)."""
+    before the first epoch, so the run here has one of one step)."""
     silent = root / "batch1" / f"{VAL_VIDEO}.mp4"
     strip_audio(silent)
     shutil.rmtree(root / "cropped_aligned" / "261")
     run = tmp_path / "run"
     with caplog.at_level(logging.WARNING):
         assert recipe("mtl_teacher")(["--config", str(TINY), f"data.root={root}", f"data.cache_dir={tmp_path / 'c'}",
-                                      f"train.out_dir={run}", "train.epochs=0"]) == 0
+                                      f"train.out_dir={run}", "train.epochs=1", "train.max_steps=1"]) == 0
     assert f"{silent} has no audio stream: using silence" in caplog.text
     assert f"video files without an audio track, whose clips hear silence: 1 of 4 ({silent})" in caplog.text
     assert "videos without any face crop, whose frames are black: 1 (261)" in caplog.text
     report = json.loads((run / DATA_REPORT).read_text())
-    assert report == {"videos_without_audio": [str(silent)], "videos_without_face_crops": ["261"]}
+    assert report == {"videos_without_audio": [str(silent)], "videos_with_short_audio": [],
+                      "videos_without_face_crops": ["261"], "videos_in_two_splits": []}
 
     config = load_config(run / "config.yaml")
     layout = discover(root)

@@ -57,6 +57,8 @@ def read_task_file(path: Path, task: str) -> np.ndarray:
     if _normalise(header) != expected:
         raise AnnotationError(f"{path}:1: header is {header!r}, expected {expected!r} for {task.upper()}")
     values = _read_numbers(path, n_fields=_FIELDS[task], skip_rows=1)
+    if not len(values):  # a video of no frame: a file cut short, or written by a tool that failed
+        raise AnnotationError(f"{path}:1: the header but no frame line; the file looks cut short: copy it again")
     if task == "va":
         _check_values(path, values, lambda v: ((v >= -1) & (v <= 1)) | (v == VA_IGNORE),
                       f"valence/arousal must lie in [-1, 1] or be {VA_IGNORE:g}")
@@ -121,6 +123,8 @@ def read_mtl_file(path: Path) -> MTLRows:
         line_of[len(rows) - 1] = lineno
     if duplicates:
         log.info("%s: dropped %d exact duplicate rows", path, duplicates)
+    if not images:
+        raise AnnotationError(f"{path}:1: the header but no image line; the file looks cut short: copy it again")
 
     videos, frames = _parse_images(path, images, [line_of[i] for i in range(len(images))])
     values = np.empty((len(rows), 15), dtype=np.float64)
@@ -183,6 +187,8 @@ def read_frame_list(path: Path) -> FrameList:
         if location:
             locations.append(location)
             line_numbers.append(lineno)
+    if not locations:
+        raise AnnotationError(f"{path}: lists no image; the file looks cut short: copy it again")
     videos, frames = _parse_images(path, locations, line_numbers)
     return FrameList(header=header, locations=locations, video=videos, frame=frames)
 

@@ -26,7 +26,8 @@ class AudioError(AbawError, RuntimeError):
 
 
 def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """Decode a video file's first audio stream to mono float32 at ``sample_rate``, aligned to the video.
+    """Decode a video file's first audio stream to mono float32 at ``sample_rate`` (the mean of its channels),
+    aligned to the video.
 
     Sample 0 is the time of the first video frame: audio that starts later is padded with silence in front,
     audio that starts earlier (encoder priming, edit lists) is cut.
@@ -45,7 +46,10 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
             # The video packets are read anyway (they are interleaved with the audio); counting them shows a
             # truncated file, which decoders end early without an error.
             delivered = {s: 0 for s in (stream, *container.streams.video[:1])}
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            # Resampled with its channels kept, then averaged here: FFmpeg's own down-mix to mono adds the
+            # channels with gains above 1/n (a stereo signal comes out 1.4 times, a 5.1 one 3.4 times as loud
+            # as the same signal in mono), so one voice would be heard at a level that depends on the file.
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=sample_rate)
             chunks, first_time = [], None
             for packet in container.demux(*delivered):
                 # Empty packets with a time are frames too (an AVI's dropped frames); the flush packet has none.
@@ -55,8 +59,8 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
                 for frame in packet.decode():  # the last, empty packet flushes the decoder
                     if first_time is None and frame.pts is not None:
                         first_time = float(frame.pts * frame.time_base)
-                    chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
-            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+                    chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(frame))
+            chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(None))
             _check_complete(path, delivered)
     except (av.error.FFmpegError, VideoError) as error:
         raise AudioError(f"{path}: cannot decode audio: {error}") from None
@@ -73,8 +77,12 @@ def _check_complete(path: Path, delivered: dict) -> None:
     """Raise if a stream ended well before the frame count the file's header declares (0: not declared).
 
     A shortfall of up to 1% (at least 2 frames) is tolerated: containers' declared counts can be off by one.
+    An AVI declares the length of PCM audio in samples, not in packets, so such a stream is not counted (the
+    video stream it is interleaved with still is).
     """
     for stream, count in delivered.items():
+        if stream.type == "audio" and stream.codec_context.name.startswith("pcm_"):
+            continue
         declared = int(stream.frames)
         if declared and count < declared - max(2, declared // 100):
             raise AudioError(f"{path}: its {stream.type} stream ends after {count} of the {declared} frames its "
@@ -98,6 +106,7 @@ class AudioStore:
         self.sample_rate = sample_rate
         self.on_missing = on_missing
         self.missing: set[Path] = set()
+        self.short: dict[Path, tuple[float, float]] = {}  # video file -> seconds of audio, seconds of video
         self._open: dict[Path, np.ndarray] = {}
 
     def __getstate__(self) -> dict:
@@ -122,6 +131,26 @@ class AudioStore:
                 return self._open[video]
         self._open[video] = np.load(cached, mmap_mode="r")
         return self._open[video]
+
+
+SHORT_AUDIO_TOLERANCE = 0.5  # seconds an audio track may end before its video without a warning
+
+
+def check_audio_length(store: AudioStore, video: Path, video_seconds: float) -> None:
+    """Warn, and count in ``store.short``, when a video's audio track ends more than
+    :data:`SHORT_AUDIO_TOLERANCE` before its last frame: the clips past its end hear silence (a fallback).
+
+    Encoders end the audio within a frame or two of the video; more than half a second short is another copy's
+    audio, or a track cut while it was extracted.
+    """
+    if video in store.missing:
+        return  # no audio track at all: reported as such
+    audio_seconds = len(store.waveform(video)) / store.sample_rate
+    if video_seconds - audio_seconds > SHORT_AUDIO_TOLERANCE:
+        if video not in store.short:
+            log.warning("%s: its audio track lasts %.2f s but its video %.2f s; clips past the end of the track "
+                        "hear silence", video, audio_seconds, video_seconds)
+        store.short[video] = (round(audio_seconds, 3), round(video_seconds, 3))
 
 
 def audio_window(wave: np.ndarray, sample_rate: int, end_time: float, seconds: float) -> np.ndarray:

@@ -114,6 +114,15 @@ class ClipDataset(Dataset):
         """The video file of each video of the manifest (None where none was found)."""
         return list(self._files)
 
+    def video_seconds(self) -> dict[Path, float]:
+        """How long each video file lasts by the organisers' frame counts (the longest of the annotation names
+        that share the file), in seconds: its audio should last as long."""
+        seconds: dict[Path, float] = {}
+        for path, n_frames, fps in zip(self._files, self._n_frames, self._fps):
+            if path is not None:
+                seconds[path] = max(seconds.get(path, 0.0), float(n_frames / fps))
+        return seconds
+
     def frame_rates(self, rows: np.ndarray) -> np.ndarray:
         """The frame rate of the video of each of the manifest's ``rows``."""
         return self._fps[self._video[np.asarray(rows, dtype=np.int64)]]

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abaw.data.annotations import read_frame_list, read_mtl_file, read_task_file, read_video_list
+from abaw.data.annotations import AnnotationError, read_frame_list, read_mtl_file, read_task_file, read_video_list
 from abaw.data.layout import Layout, LayoutError
-from abaw.data.video import count_frames
+from abaw.data.video import VideoError, count_frames, probe
 from abaw.progress import progress_bar
 from abaw.tasks import AU_IGNORE, AU_NAMES, EXPR_IGNORE, TASKS, VA_IGNORE, frame_image_name, source_video_name
 
@@ -126,15 +126,18 @@ def build_mtl_manifest(layout: Layout, split: str, retention: str = "last") -> M
     if split == "test":
         if "mtl" not in layout.test_frame_lists:
             raise LayoutError("missing: the MTL test list\nwhat was found:\n" + layout.describe())
-        listed = read_frame_list(layout.test_frame_lists["mtl"])
+        source = layout.test_frame_lists["mtl"]
+        listed = read_frame_list(source)
         video, frame = listed.video, listed.frame
         va = np.full((len(frame), 2), VA_IGNORE, np.float32)
         expr = np.full(len(frame), EXPR_IGNORE)
         au = np.full((len(frame), len(AU_NAMES)), AU_IGNORE)
     else:
         layout.require("mtl", split=split)
-        mtl = read_mtl_file(layout.mtl_files[split])
+        source = layout.mtl_files[split]
+        mtl = read_mtl_file(source)
         video, frame, va, expr, au = mtl.video, mtl.frame, mtl.va, mtl.expr, mtl.au
+    _check_within_videos(layout, source, video, frame)
 
     entries = []
     order = pd.unique(video)
@@ -152,6 +155,23 @@ def build_mtl_manifest(layout: Layout, split: str, retention: str = "last") -> M
         log.warning("%d of %d MTL %s images have no crop; they are shown as their video's retained face",
                     missing, len(manifest), split)
     return manifest
+
+
+def _check_within_videos(layout: Layout, source: Path, video: np.ndarray, frame: np.ndarray) -> None:
+    """Raise if the MTL file lists an image past the last frame of its video file (as its header declares; one
+    frame of slack, as decoders count): such a frame has no picture or sound of its own, so the file and the
+    videos are not of the same release."""
+    for name in pd.unique(video):
+        try:
+            path = layout.video_file(name)
+            declared = probe(path).frames
+        except (LayoutError, VideoError):
+            continue  # no readable video file: a model that needs it says so where it reads it
+        last = int(frame[video == name].max())
+        if declared and last > declared + 1:
+            raise AnnotationError(f"{source}: lists {name}/{frame_image_name(last)}, past the end of its video "
+                                  f"{path} ({declared} frames); are the MTL file and the videos of the same "
+                                  f"release?")
 
 
 def retained_face_frames(n_frames_or_frames: int | np.ndarray, crops: np.ndarray, retention: str) -> np.ndarray:

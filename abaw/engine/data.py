@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from abaw.config import ExperimentConfig
-from abaw.data.audio import AudioStore
+from abaw.data.audio import AudioStore, check_audio_length
 from abaw.data.cache import default_cache_dir
 from abaw.data.clips import ClipDataset, ClipSpec
 from abaw.data.face_cache import crop_sources, decoder_identity, open_face_cache, state_digest
@@ -123,9 +123,10 @@ def warm_audio_cache(dataset: ClipDataset | TaskSets) -> None:
         return
     if dataset.audio is None:
         return
-    files = sorted({f for f in dataset.video_files() if f is not None})
-    for path in progress_bar(files, desc="decoding audio", unit="video", leave=False):
+    seconds = dataset.video_seconds()
+    for path in progress_bar(sorted(seconds), desc="decoding audio", unit="video", leave=False):
         dataset.audio.waveform(path)
+        check_audio_length(dataset.audio, path, seconds[path])
 
 
 DATA_REPORT = "data_report.json"  # in the run folder
@@ -136,9 +137,12 @@ def data_report(train: ClipDataset | TaskSets, val: ClipDataset) -> dict[str, li
     per kind and returned for the run folder's ``data_report.json``.
 
     Returns:
-        ``videos_without_audio``: the video files without an audio track, whose clips hear silence (only when
-        the clips carry audio); ``videos_without_face_crops``: the videos without a single face crop, whose
-        frames are black.
+        ``videos_without_audio``: the video files without an audio track, whose clips hear silence, and
+        ``videos_with_short_audio``: those whose track ends more than ``abaw.data.audio.SHORT_AUDIO_TOLERANCE``
+        before the video (only when the clips carry audio); ``videos_without_face_crops``: the videos without a
+        single face crop, whose frames are black; ``videos_in_two_splits``: the training videos that validation
+        also shows (by video file: ``video2_left`` and ``video2_right`` are the same scene), which makes the
+        validation scores optimistic.
     """
     datasets = [*clip_datasets(train), val]
     report: dict[str, list[str]] = {}
@@ -149,12 +153,37 @@ def data_report(train: ClipDataset | TaskSets, val: ClipDataset) -> dict[str, li
         if report["videos_without_audio"]:
             log.warning("video files without an audio track, whose clips hear silence: %d of %d (%s)",
                         len(report["videos_without_audio"]), len(files), ", ".join(report["videos_without_audio"]))
+        report["videos_with_short_audio"] = sorted({str(f) for d in with_audio for f in d.audio.short})
+        if report["videos_with_short_audio"]:
+            log.warning("video files whose audio track ends early, so that their last clips hear silence: %d of "
+                        "%d (%s)", len(report["videos_with_short_audio"]), len(files),
+                        ", ".join(report["videos_with_short_audio"]))
+    report["videos_in_two_splits"] = videos_in_both(clip_datasets(train), val)
+    if report["videos_in_two_splits"]:
+        log.warning("videos in both the training and the validation split, which makes the validation scores "
+                    "optimistic: %d (%s)", len(report["videos_in_two_splits"]),
+                    ", ".join(report["videos_in_two_splits"]))
     report["videos_without_face_crops"] = sorted(
         {name for d in datasets for name, crops in d.manifest.videos["crops"].items() if len(crops) == 0})
     if report["videos_without_face_crops"]:
         log.warning("videos without any face crop, whose frames are black: %d (%s)",
                     len(report["videos_without_face_crops"]), ", ".join(report["videos_without_face_crops"]))
     return report
+
+
+def videos_in_both(train: list[ClipDataset], val: ClipDataset) -> list[str]:
+    """The validation videos whose video file (``source``: ``video2`` for ``video2_left``) training also reads,
+    each as ``name`` or ``name (training: other names)``."""
+    trained: dict[str, set[str]] = {}
+    for dataset in train:
+        for name, source in dataset.manifest.videos["source"].items():
+            trained.setdefault(source, set()).add(name)
+    both = []
+    for name, source in val.manifest.videos["source"].items():
+        if source in trained:
+            others = sorted(trained[source] - {name})
+            both.append(name + (f" (training: {', '.join(others)})" if others else ""))
+    return sorted(both)
 
 
 def use_face_cache(config: ExperimentConfig, datasets: list[ClipDataset], model: nn.Module | None = None,
