@@ -8,6 +8,8 @@ The resolved configuration is written next to every run's checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,7 +20,8 @@ import yaml
 
 from abaw.errors import AbawError
 from abaw.io import write_text
-from abaw.models.factory import ModelConfig
+from abaw.models.factory import ENCODERS, FUSIONS, ModelConfig, known_backbone
+from abaw.models.visual import TEMPORAL_MODELS
 
 
 class ConfigError(AbawError, ValueError):
@@ -236,9 +239,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if path is not None:
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"{path}: cannot read the config: {error}") from None
+            data = read_yaml(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise ConfigError(f"{path}: cannot read the config: {_one_line(error)}") from None
+        if data is None:  # an empty file, or only comments: it would silently train the defaults
+            raise ConfigError(f"{path}: the config is empty; write its sections (data, model, train, ...) or "
+                              f"start from recipes/configs/tiny.yaml")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, found {type(data).__name__}")
         config = merge(config, data, str(path))
@@ -247,14 +253,85 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not sep or not key.strip():
             raise ConfigError(f"override {override!r}: expected section.key=value")
         try:
-            value = yaml.safe_load(text)
+            value = read_yaml(text)
         except yaml.YAMLError as error:
-            raise ConfigError(f"override {override!r}: value is not YAML: {error}") from None
+            raise ConfigError(f"override {override!r}: value is not YAML: {_one_line(error)}") from None
         nested: dict[str, Any] = value
         for part in reversed(key.strip().split(".")):
             nested = {part: nested}
         config = merge(config, nested, f"override {override!r}")
     return resolve(config)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key written twice in one mapping is an error: plain YAML keeps the last
+    one, so a section or key repeated by mistake would silently replace the first."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"line {key_node.start_mark.line + 1}: {key!r} is written twice in one mapping "
+                                f"(first on line {seen[key] + 1}); YAML would keep only the last")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML as ``yaml.safe_load`` does, but reject a key written twice in one mapping."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+# The values each numeric field may take, by dataclass and field; a value outside is an error that names the key.
+# Every float must also be finite (a NaN learning rate trains nothing, without any error).
+POSITIVE, AT_LEAST_ONE, NOT_NEGATIVE, UNIT_INTERVAL = "a positive number", "at least 1", "0 or more", "in [0, 1)"
+DOMAINS = {
+    "DataConfig": {"window_frames": AT_LEAST_ONE, "window_seconds": NOT_NEGATIVE, "audio_seconds": NOT_NEGATIVE,
+                   "num_workers": NOT_NEGATIVE, "train_clips": NOT_NEGATIVE, "val_stride": AT_LEAST_ONE,
+                   "task_set_shares": POSITIVE},
+    "TrainConfig": {"epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "lr": POSITIVE, "weight_decay": NOT_NEGATIVE,
+                    "early_stop": NOT_NEGATIVE, "max_steps": NOT_NEGATIVE, "grad_clip": NOT_NEGATIVE,
+                    "warmup_epochs": NOT_NEGATIVE},
+    "LossConfig": {"alpha": NOT_NEGATIVE, "kd": NOT_NEGATIVE, "beta": NOT_NEGATIVE, "delta": NOT_NEGATIVE,
+                   "gamma_rate": NOT_NEGATIVE},
+    "DistillConfig": {"temperature": POSITIVE, "ntm_threshold": NOT_NEGATIVE, "ntm_seconds": POSITIVE,
+                      "cosine_weight": NOT_NEGATIVE, "ot_weight": NOT_NEGATIVE, "centroid_weight": NOT_NEGATIVE,
+                      "ot_k": AT_LEAST_ONE, "ot_epsilon": POSITIVE, "ot_iterations": AT_LEAST_ONE,
+                      "pool_adapter_dim": AT_LEAST_ONE, "pool_alignment_weight": NOT_NEGATIVE,
+                      "pool_heads_weight": NOT_NEGATIVE},
+    "ModelConfig": {"image_size": AT_LEAST_ONE, "temporal_dim": AT_LEAST_ONE, "audio_dim": AT_LEAST_ONE,
+                    "sample_rate": AT_LEAST_ONE, "soundnet_width": AT_LEAST_ONE, "fusion_dims": AT_LEAST_ONE,
+                    "dropout": UNIT_INTERVAL, "attention_width": AT_LEAST_ONE, "attention_heads": AT_LEAST_ONE,
+                    "attention_layers": AT_LEAST_ONE, "task_sets": NOT_NEGATIVE,
+                    "discriminator_dims": AT_LEAST_ONE, "projection_dim": NOT_NEGATIVE,
+                    "pool_adapter_dim": NOT_NEGATIVE},
+}
+_IN_DOMAIN = {POSITIVE: lambda x: x > 0, AT_LEAST_ONE: lambda x: x >= 1, NOT_NEGATIVE: lambda x: x >= 0,
+              UNIT_INTERVAL: lambda x: 0 <= x < 1}
+
+
+def _check_domain(instance: Any, key: str, value: Any, where: str) -> None:
+    """Raise unless every number of ``value`` (a number or a tuple of them) is finite and in its field's domain."""
+    numbers = value if isinstance(value, tuple) else (value,)
+    numbers = [x for x in numbers if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    domain = DOMAINS.get(type(instance).__name__, {}).get(key)
+    for x in numbers:
+        if not math.isfinite(x) or (domain is not None and not _IN_DOMAIN[domain](x)):
+            shown = list(value) if isinstance(value, tuple) else value
+            raise ConfigError(f"{where}: {type(instance).__name__}.{key}: expected {domain or 'a finite number'}"
+                              f"{' for each value' if isinstance(value, tuple) else ''}, found {shown!r}")
 
 
 TASK_SETS = ("va", "expr", "au", "mtl")
@@ -264,7 +341,9 @@ CHOICES = {("data", "mtl_window"): ("still", "video"), ("data", "validation"): (
            ("distill", "ot_anchors"): ("top", "bottom"),
            ("distill", "ot_matching"): ("ot", "rows"), ("distill", "teacher_outputs"): ("online", "exported"),
            ("loss", "delta_schedule"): ("fixed", "ramp"), ("distill", "pool_selection"): ("joint", "sample", "batch"),
-           ("distill", "pool_confidence"): ("error", "entropy")}
+           ("distill", "pool_confidence"): ("error", "entropy"),
+           ("model", "fusion"): FUSIONS, ("model", "temporal"): TEMPORAL_MODELS,
+           ("model", "audio_encoder"): ("soundnet", "logmel")}
 
 
 def resolve(config: ExperimentConfig) -> ExperimentConfig:
@@ -275,6 +354,12 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
         if value not in allowed:
             raise ConfigError(f"{section}.{key} is {value!r}; choose one of {', '.join(allowed)}")
     data, loss = config.data, config.loss
+    modalities = config.model.modalities
+    if not modalities or len(set(modalities)) != len(modalities) or not set(modalities) <= set(ENCODERS):
+        raise ConfigError(f"model.modalities {list(modalities)}: distinct names among {', '.join(ENCODERS)}")
+    if not known_backbone(config.model.backbone):
+        raise ConfigError(f"model.backbone {config.model.backbone!r} is not a timm model name "
+                          f"(e.g. seresnext50_32x4d, resnet50; timm.list_models() lists them)")
     if data.face_cache == "features":
         needs = [setting for setting, ok in (("model.freeze_backbone=true", config.model.freeze_backbone),
                                              ("data.augment=false", not data.augment),
@@ -330,6 +415,7 @@ def merge(instance: Any, data: dict[str, Any], where: str) -> Any:
             changes[key] = merge(current, value, f"{where}: {key}")
         else:
             changes[key] = _coerce(value, hints[key], f"{where}: {type(instance).__name__}.{key}")
+            _check_domain(instance, key, changes[key], where)
     return dataclasses.replace(instance, **changes)
 
 
@@ -374,6 +460,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected true or false, found {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, found {value!r}")
         return float(value)

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pathlib import Path
+
+import timm
+from safetensors import SafetensorError
 from torch import nn
+
+from abaw.errors import AbawError
 
 from abaw.models.audio import LogMelEncoder, SoundNetEncoder
 from abaw.models.fusion import ConcatFusion, JointCrossAttentionFusion, TransformerFusion
@@ -17,7 +23,7 @@ from abaw.models.grl import TaskDiscriminator
 from abaw.models.heads import MultitaskHeads
 from abaw.models.multitask import MultitaskModel
 from abaw.models.pool import TeacherPool
-from abaw.models.visual import VisualEncoder
+from abaw.models.visual import VisualEncoder, load_backbone_weights
 
 
 @dataclass
@@ -86,10 +92,36 @@ class ModelConfig:
 EncoderBuilder = Callable[[ModelConfig], nn.Module]
 
 
+class WeightsFileError(AbawError, ValueError):
+    """A ``model.weights`` file that cannot serve as the visual backbone's weights."""
+
+
 def _visual(config: ModelConfig) -> nn.Module:
-    return VisualEncoder(config.backbone, pretrained=config.pretrained, weights=config.weights,
-                         image_size=config.image_size, temporal=config.temporal,
-                         temporal_dim=config.temporal_dim, freeze_backbone=config.freeze_backbone)
+    encoder = VisualEncoder(config.backbone, pretrained=config.pretrained, image_size=config.image_size,
+                            temporal=config.temporal, temporal_dim=config.temporal_dim,
+                            freeze_backbone=config.freeze_backbone)
+    if config.weights is not None:
+        _load_weights_file(encoder.backbone, config.backbone, Path(config.weights))
+    return encoder
+
+
+def known_backbone(name: str) -> bool:
+    """Whether timm can build ``name``; a hub or local reference (``hf-hub:...``) is taken on trust."""
+    return ":" in name or timm.is_model(name.split(".")[0])
+
+
+def _load_weights_file(backbone: nn.Module, name: str, path: Path) -> None:
+    """:func:`load_backbone_weights`, with a file that cannot serve (missing, truncated, pickled code, keys or
+    shapes of another model) reported as bad input naming it, not as a traceback."""
+    if not path.is_file():
+        raise WeightsFileError(f"{path}: model.weights: no such file")
+    try:
+        load_backbone_weights(backbone, path)
+    except (ValueError, RuntimeError, EOFError, SafetensorError) as error:
+        message = " ".join(str(error).split())
+        if not message.startswith(str(path)):
+            message = f"{path}: {message}"
+        raise WeightsFileError(f"model.weights: {message[:400]} (backbone {name})") from None
 
 
 def _audio(config: ModelConfig) -> nn.Module:
