@@ -20,6 +20,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -81,16 +82,36 @@ def load_weights(model: nn.Module, run_dir: str | Path, which: str = BEST,
         new_modules: submodules of ``model`` that the run did not have (e.g. ``("pool",)`` when a teacher
             grows a teacher pool); they keep their initialisation. Every other weight must be in the file.
     """
-    folder = complete_folder(Path(run_dir) / which)
-    path = (folder or Path(run_dir) / which) / WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no {which} checkpoint in {run_dir}")
-    result = model.load_state_dict(load_file(str(path)), strict=not new_modules)
+    path = weights_path(run_dir, which)
+    try:
+        result = model.load_state_dict(read_safetensors(path), strict=not new_modules)
+    except RuntimeError as error:  # a tensor of another shape: the weights of another architecture
+        raise CheckpointError(f"{path} does not fit the model its run's config.yaml builds: "
+                              f"{' '.join(str(error).split())[:300]}") from None
     missing = [k for k in result.missing_keys if not k.startswith(tuple(f"{m}." for m in new_modules))]
     if missing or result.unexpected_keys:
         raise CheckpointError(f"{path} does not fit the model its run's config.yaml builds: missing "
                               f"{missing[:5]}, unexpected {result.unexpected_keys[:5]}")
     return model
+
+
+def weights_path(run_dir: str | Path, which: str = BEST) -> Path:
+    """The weights file of a run's ``best`` or ``last`` checkpoint; an error naming it when there is none."""
+    folder = complete_folder(Path(run_dir) / which)
+    path = (folder or Path(run_dir) / which) / WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no {which} checkpoint in {run_dir}")
+    return path
+
+
+def read_safetensors(path: str | Path) -> dict:
+    """The tensors of a safetensors file; a file that is cut short, empty or not safetensors is an error naming
+    it."""
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise CheckpointError(f"{path}: cannot read the weights ({error}); the file is truncated or not a "
+                              f"safetensors file: copy it again, or train the run again") from None
 
 
 def save_last(accelerator, run_dir: Path, state: TrainState) -> None:

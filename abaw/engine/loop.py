@@ -26,6 +26,7 @@ from abaw.config import ConfigError, ExperimentConfig, TrainConfig, save_config
 from abaw.data.manifest import Manifest
 from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last
 from abaw.engine.data import DATA_REPORT, data_report
+from abaw.engine.run_folder import own_run_folder
 from abaw.io import atomic_write, write_json
 from abaw.progress import progress_bar
 from abaw.engine.objectives import task_weights
@@ -39,11 +40,18 @@ def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataL
         config: ExperimentConfig, accelerator: Accelerator) -> TrainState:
     """Train ``model`` with ``objective`` and validate every epoch; resumes from ``RUN/last`` if present.
 
-    ``RUN/data_report.json`` records what the data lacked (:func:`abaw.engine.data.data_report`).
+    ``RUN/data_report.json`` records what the data lacked (:func:`abaw.engine.data.data_report`). The run owns
+    its folder while it trains (:func:`abaw.engine.run_folder.own_run_folder`).
 
     Returns:
         The final training state (best score and epoch, per-epoch history).
     """
+    with own_run_folder(config, accelerator):
+        return _fit(model, objective, train_loader, val_loader, val_manifest, config, accelerator)
+
+
+def _fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataLoader, val_manifest: Manifest,
+         config: ExperimentConfig, accelerator: Accelerator) -> TrainState:
     run_dir = Path(config.train.out_dir)
     if accelerator.is_main_process:
         save_config(config, run_dir / "config.yaml")
