@@ -21,7 +21,8 @@ from abaw.errors import command
 from abaw.io import write_json
 from abaw.plots import write_plots
 from abaw.progress import progress_bar
-from abaw.predictions import PredictionError, prediction_files, read_predictions, task_values, tasks_in
+from abaw.predictions import (PredictionError, check_one_run, prediction_files, read_predictions, task_values,
+                              tasks_in)
 from abaw.submit.writer import load_thresholds
 from abaw.tasks import AU_NAMES, EXPR_CLASSES, TASKS
 
@@ -29,7 +30,8 @@ log = logging.getLogger("abaw.eval")
 
 
 def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
-             thresholds: np.ndarray | float = 0.5, search_thresholds: bool = False) -> dict:
+             thresholds: np.ndarray | float = 0.5, search_thresholds: bool = False,
+             allow_mixed_runs: bool = False) -> dict:
     """Score predictions against a manifest's labels.
 
     Args:
@@ -39,6 +41,7 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
         thresholds: AU decision thresholds (scalar or 12) when not searched.
         search_thresholds: search per-AU thresholds on THIS split (the score is then optimistic for it;
             the thresholds are meant for the test split).
+        allow_mixed_runs: score files that different runs wrote (``abaw.predictions.check_one_run``).
 
     Returns:
         ``{"va": {...}, "expr": {...}, "au": {...}, "mtl": {...}}`` for the tasks scored (mtl for an MTL
@@ -54,6 +57,7 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
     if missing:
         raise PredictionError(f"{pred_dir}: no predictions for {len(missing)} labelled videos: "
                               f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+    check_one_run(pred_dir, needed, allow_mixed_runs)
 
     predicted: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
     present: dict[str, set[str]] = {t: set() for t in tasks}
@@ -173,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="search per-AU thresholds on this split instead of using --thresholds (optimistic "
                              "here; write them with --json and pass that file to abaw-submit --thresholds) "
                              "(default: off)")
+    parser.add_argument("--allow-mixed-runs", action="store_true",
+                        help="score a predictions directory whose files different runs wrote (by default an "
+                             "error: PRED_DIR/written_by/ records the run of each file) (default: off)")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the scores to this JSON file (default: printed only)")
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
@@ -193,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = discover(args.data_root, annotations=args.annotations)
     manifest = build_mtl_manifest(layout, args.split) if args.mtl else build_manifest(layout, args.split, tasks)
     thresholds = load_thresholds(args.thresholds) if args.thresholds else 0.5
-    results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds)
+    results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds, args.allow_mixed_runs)
     what = "MTL set" if args.mtl else "uni-task challenges"
     print(format_table(results, f"{args.pred_dir} on the {args.split} split ({what})"))
     if args.json:

@@ -28,13 +28,16 @@ from abaw.data.clips import ClipDataset
 from abaw.data.layout import discover
 from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
 from abaw.data.video_batches import VideoBatches, windows_from_table
-from abaw.engine.checkpoint import load_weights
+from abaw.engine.checkpoint import load_weights, weights_path
 from abaw.engine.data import audio_store, clip_spec, warm_audio_cache
 from abaw.engine.loop import task_predictions
 from abaw.errors import command
 from abaw.models import build_model
-from abaw.predictions import write_predictions
+from abaw.folder_lock import hold_folder
+from abaw.predictions import PredictionsLog, run_identity, run_record, write_predictions, writers
 from abaw.progress import progress_bar
+
+log = logging.getLogger("abaw.predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "the run's data.mtl_window says (default: off)")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
                         help="which weights: the best validation epoch's, or the last epoch's (default: best)")
-    parser.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default: 64)")
-    parser.add_argument("--num-workers", type=int, default=2,
+    parser.add_argument("--batch-size", type=at_least(1), default=64, help="frames per forward pass (default: 64)")
+    parser.add_argument("--num-workers", type=at_least(0), default=2,
                         help="DataLoader worker processes; 0 loads in the main process (default: 2)")
     parser.add_argument("--per-window", action="store_true",
                         help="run the visual backbone on every window's T faces (T times the work) instead of "
@@ -81,13 +84,45 @@ def main(argv: list[str] | None = None) -> int:
     batches = VideoBatches(dataset, videos, args.batch_size, per_window=args.per_window)
     loader = DataLoader(batches, batch_size=None, num_workers=args.num_workers)
     started = time.perf_counter()
-    n_frames = predict_videos(model.to(accelerator.device), loader, manifest, args.out, accelerator)
+    with hold_folder(args.out, "predictions folder", enabled=accelerator.is_main_process):
+        run = run_record(args.run_dir, weights_path(args.run_dir, args.checkpoint), args.checkpoint)
+        if accelerator.is_main_process:
+            _warn_of_other_runs(args.out, run, manifest)
+        written_by = PredictionsLog(args.out, run)
+        n_frames = predict_videos(model.to(accelerator.device), loader, manifest, args.out, accelerator, written_by)
     totals = accelerator.reduce(torch.tensor([n_frames, len(videos)], device=accelerator.device), "sum").tolist()
     if accelerator.is_main_process:
         seconds = time.perf_counter() - started
         print(f"wrote predictions of {totals[1]} videos ({totals[0]} frames, {totals[0] / seconds:.0f} frames/s) "
               f"to {args.out}")
     return 0
+
+
+def at_least(minimum: int):
+    """An argparse type: an integer no smaller than ``minimum`` (a usage error otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, found {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, found {value}")
+        return value
+    return parse
+
+
+def _warn_of_other_runs(out: Path, run: dict, manifest: Manifest) -> None:
+    """Say so when the folder already holds predictions of another run for videos this run writes: until it
+    has written them all, the folder mixes two runs (which abaw-eval and abaw-submit refuse)."""
+    if not out.is_dir():
+        return
+    videos = [v for v in manifest.videos.index if (out / f"{v}.csv").is_file()]
+    others = [v for v, writer in writers(out, videos).items()
+              if writer is None or run_identity(writer) != run_identity(run)]
+    if others:
+        log.warning("%s holds predictions of another run (or of no recorded run) for %d of the %d videos "
+                    "predicted now; they are replaced one by one, and until all are, the folder mixes two runs",
+                    out, len(others), len(manifest.videos))
 
 
 def share_videos(video_rows: dict[int, np.ndarray], processes: int) -> list[list[int]]:
@@ -109,7 +144,7 @@ def share_videos(video_rows: dict[int, np.ndarray], processes: int) -> list[list
 
 @torch.no_grad()
 def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out_dir: Path,
-                   accelerator: Accelerator) -> int:
+                   accelerator: Accelerator, written_by: PredictionsLog | None = None) -> int:
     """Predict the batches of a :class:`~abaw.data.video_batches.VideoBatches` loader and write each video's
     predictions file as soon as its last batch is done.
 
@@ -122,6 +157,7 @@ def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out
         manifest: the manifest the batches' rows index.
         out_dir: the predictions directory.
         accelerator: for the device and mixed precision.
+        written_by: the log that records each file written as this run's (``abaw.predictions``).
 
     Returns:
         The number of frames written.
@@ -149,8 +185,10 @@ def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out
             parts[task].append(values.cpu().numpy())
         if batch["last"]:
             rows = np.concatenate(parts["row"])
-            write_predictions(out_dir, names[int(batch["video"])], frame_numbers[rows],
-                              {task: np.concatenate(parts[task]) for task in ("va", "expr", "au")})
+            path = write_predictions(out_dir, names[int(batch["video"])], frame_numbers[rows],
+                                     {task: np.concatenate(parts[task]) for task in ("va", "expr", "au")})
+            if written_by is not None:
+                written_by.record(path)
             written += len(rows)
             parts = {key: [] for key in parts}
             table = None

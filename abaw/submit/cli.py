@@ -20,6 +20,9 @@ from abaw.submit.validator import CHALLENGES, MAX_SHOWN, check_submission, submi
 from abaw.submit.writer import WrittenChallenge, load_thresholds, write_submission
 
 PROG = "abaw-submit"
+# The editions held so far, the 3rd (CVPR 2022) to the 11th (ECCV 2026): a number outside them is a typo, not a
+# format to guess. Add the next one here once its format is known.
+KNOWN_EDITIONS = tuple(range(3, 12))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Aff-Wild2 data root holding the organisers' test release lists, sample files and "
                              "MTL test list (required)")
     parser.add_argument("--edition", type=int, required=True, metavar="N",
-                        help="ABAW edition whose format to write or check, 3 or later (required)")
+                        help="ABAW edition whose format to write or check, 3 to 11 (required)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="submission directory to write into, created if needed; existing files of the "
                              "written challenges are replaced (required unless --check is given)")
@@ -57,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "written, or (with --check) has no file, is an error (default: every challenge "
                              "whose organisers' list and predicted columns exist; with --check, every challenge "
                              "with a file in DIR)")
+    parser.add_argument("--allow-mixed-runs", action="store_true",
+                        help="package predictions whose files different runs wrote (by default an error: "
+                             "PRED_DIR/written_by/ records the run of each file) (default: off)")
     parser.add_argument("--annotations", type=Path, metavar="DIR",
                         help="annotations folder to use when the data root holds several editions' (default: "
                              "the only one found)")
@@ -89,8 +95,11 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
             parser.error("--check DIR takes no PRED_DIR, --out or --thresholds")
     elif args.pred_dir is None or args.out is None:
         parser.error("give PRED_DIR and --out DIR to write a submission, or --check DIR to check one")
-    if args.edition < 3:
-        parser.error(f"--edition {args.edition}: only the 3rd edition and later are supported")
+    if args.edition not in KNOWN_EDITIONS:
+        parser.error(f"--edition {args.edition}: the formats of the editions {KNOWN_EDITIONS[0]} to "
+                     f"{KNOWN_EDITIONS[-1]} are known")
+    if args.check is not None and args.allow_mixed_runs:
+        parser.error("--check DIR reads no predictions; --allow-mixed-runs is for writing")
     if args.max_per_kind < 0:
         parser.error("--max-per-kind must be 0 or more")
 
@@ -98,7 +107,7 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 def _write(args: argparse.Namespace, layout: Layout) -> int:
     thresholds = load_thresholds(args.thresholds) if args.thresholds is not None else None
     written = write_submission(args.pred_dir, layout, args.edition, args.out, thresholds=thresholds,
-                               tasks=args.tasks)
+                               tasks=args.tasks, allow_mixed_runs=args.allow_mixed_runs)
     for item in written:
         print(_describe(item))
     problems = check_submission(args.out, layout, args.edition, tasks=[w.challenge for w in written],

@@ -27,7 +27,7 @@ from abaw.data.annotations import AnnotationError, FrameList, read_frame_list
 from abaw.data.layout import Layout, LayoutError
 from abaw.errors import AbawError
 from abaw.io import temporary_path
-from abaw.predictions import PredictionError, prediction_files, read_predictions, task_values
+from abaw.predictions import PredictionError, check_one_run, prediction_files, read_predictions, task_values
 from abaw.submit.validator import (
     CHALLENGES,
     FIRST_EDITION,
@@ -133,8 +133,8 @@ def load_thresholds(path: str | Path) -> np.ndarray:
 
 
 def write_submission(pred_dir: str | Path, layout: Layout, edition: int, out_dir: str | Path,
-                     thresholds: np.ndarray | None = None,
-                     tasks: Iterable[str] | None = None) -> list[WrittenChallenge]:
+                     thresholds: np.ndarray | None = None, tasks: Iterable[str] | None = None,
+                     allow_mixed_runs: bool = False) -> list[WrittenChallenge]:
     """Write the submission files of an edition from a predictions directory.
 
     A challenge is written when the data root holds its organisers' list (sample file, release list or MTL
@@ -148,6 +148,8 @@ def write_submission(pred_dir: str | Path, layout: Layout, edition: int, out_dir
         out_dir: the submission directory; created if needed.
         thresholds: (12,) AU thresholds; None means 0.5 for every AU.
         tasks: the challenges to write ("va", "expr", "au", "mtl"); None writes every one that can be.
+        allow_mixed_runs: use predictions files that different runs wrote (by default an error:
+            ``abaw.predictions.check_one_run``).
 
     Returns:
         What was written, one entry per challenge.
@@ -167,6 +169,12 @@ def write_submission(pred_dir: str | Path, layout: Layout, edition: int, out_dir
     challenges = _choose_challenges(layout, edition, files, tasks)
     targets = {c: _target(layout, c, edition) for c in challenges}
     _require_prediction_files(targets, files, pred_dir)
+    used = {str(v) for target in targets.values() for v in (target if isinstance(target, dict)
+                                                             else pd.unique(target.video))}
+    try:
+        check_one_run(Path(pred_dir), sorted(used), allow_mixed_runs)
+    except PredictionError as error:
+        raise SubmissionError(str(error)) from None
 
     out_dir = Path(out_dir)
     problems: list[str] = []
