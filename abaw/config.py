@@ -354,6 +354,8 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
         if value not in allowed:
             raise ConfigError(f"{section}.{key} is {value!r}; choose one of {', '.join(allowed)}")
     data, loss = config.data, config.loss
+    if not data.tasks or len(set(data.tasks)) != len(data.tasks) or not set(data.tasks) <= {"va", "expr", "au"}:
+        raise ConfigError(f"data.tasks {list(data.tasks)}: distinct names among va, expr, au")
     modalities = config.model.modalities
     if not modalities or len(set(modalities)) != len(modalities) or not set(modalities) <= set(ENCODERS):
         raise ConfigError(f"model.modalities {list(modalities)}: distinct names among {', '.join(ENCODERS)}")

@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"abaw-eval: unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)
         return 2
+    if args.thresholds and args.search_thresholds:  # one would silently replace the other
+        print("abaw-eval: --thresholds and --search-thresholds exclude each other: give one", file=sys.stderr)
+        return 2
     layout = discover(args.data_root, annotations=args.annotations)
     manifest = build_mtl_manifest(layout, args.split) if args.mtl else build_manifest(layout, args.split, tasks)
     thresholds = load_thresholds(args.thresholds) if args.thresholds else 0.5

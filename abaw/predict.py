@@ -34,7 +34,8 @@ from abaw.engine.loop import task_predictions
 from abaw.errors import command
 from abaw.models import build_model
 from abaw.folder_lock import hold_folder
-from abaw.predictions import PredictionsLog, run_identity, run_record, write_predictions, writers
+from abaw.predictions import (PredictionError, PredictionsLog, run_identity, run_record, write_predictions,
+                              writers)
 from abaw.progress import progress_bar
 
 log = logging.getLogger("abaw.predict")
@@ -185,8 +186,14 @@ def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out
             parts[task].append(values.cpu().numpy())
         if batch["last"]:
             rows = np.concatenate(parts["row"])
-            path = write_predictions(out_dir, names[int(batch["video"])], frame_numbers[rows],
-                                     {task: np.concatenate(parts[task]) for task in ("va", "expr", "au")})
+            outputs = {task: np.concatenate(parts[task]) for task in ("va", "expr", "au")}
+            video = names[int(batch["video"])]
+            broken = ~np.all([np.isfinite(values).all(axis=1) for values in outputs.values()], axis=0)
+            if broken.any():  # NaN weights (a diverged run): nothing to write that any reader would accept
+                raise PredictionError(f"{Path(out_dir) / video}.csv: the model predicts NaN or infinite values for "
+                                      f"{int(broken.sum())} of {len(rows)} frames, so its weights are broken "
+                                      f"(a diverged run?); nothing was written for this video")
+            path = write_predictions(out_dir, video, frame_numbers[rows], outputs)
             if written_by is not None:
                 written_by.record(path)
             written += len(rows)

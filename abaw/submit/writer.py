@@ -250,8 +250,11 @@ def _predicted_tasks(files: dict[str, Path]) -> set[str]:
     """Tasks whose columns appear in any predictions file (read from the header lines only)."""
     found: set[str] = set()
     for path in files.values():
-        with open(path, encoding="utf-8") as f:
-            header = set(f.readline().strip().split(","))
+        try:
+            with open(path, encoding="utf-8") as f:
+                header = set(f.readline().strip().split(","))
+        except UnicodeDecodeError as error:
+            raise SubmissionError(f"{path}:1: not UTF-8 text (byte {error.start}: {error.reason})") from None
         found.update(t for t in TASKS if PREDICTION_COLUMNS[t][0] in header)
         if found == set(TASKS):
             break
