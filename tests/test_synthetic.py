@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from abaw.data.synthetic import generate, main
+from abaw.data.synthetic import SynthParams, generate, main
 from abaw.tasks import (
     ANNOTATION_HEADER, AU_NAMES, EXPR_CLASSES, FACE_CROP_SIZE, MTL_HEADER, SUBMISSION_HEADER, frame_image_name,
     source_video_name,
@@ -256,10 +256,19 @@ def lip_curvature(crops: np.ndarray) -> np.ndarray:
     return np.array(bends)
 
 
+def latent(root: Path) -> dict[str, np.ndarray]:
+    """The generator's latent (valence, arousal) per annotation name and frame: what the face and voice show
+    (the annotations are the raters' late, noisy gold standard of it)."""
+    with np.load(root / "latent_truth.npz") as data:
+        return {name: data[name] for name in data.files}
+
+
 def test_valence_bends_the_mouth(longer):
     bend, valence = [], []
+    truth = latent(longer)
     for path in annotation_files(longer, "va"):
-        v = np.array([float(line.split(",")[0]) for line in read_lines(path)[1:]])
+        v = np.where(np.array([line.split(",")[0] == "-5" for line in read_lines(path)[1:]]), -5,
+                     truth[path.stem][:, 0])
         frames = [f for f in range(len(v)) if v[f] != -5 and (longer / "cropped_aligned" / path.stem /
                                                                frame_image_name(f + 1)).is_file()]
         crops = np.stack([np.asarray(Image.open(longer / "cropped_aligned" / path.stem / frame_image_name(f + 1)))
@@ -280,7 +289,8 @@ def test_arousal_is_audible(longer):
         files = list(path.glob(f"*/{video['name']}.txt"))
         if len(video["persons"]) > 1 or not files:
             continue
-        a = np.array([float(line.split(",")[1]) for line in read_lines(files[0])[1:]])
+        a = np.where(np.array([line.split(",")[1] == "-5" for line in read_lines(files[0])[1:]]), -5,
+                     latent(longer)[video["name"]][:, 1])
         with av.open(str(longer / video["file"])) as container:
             rate = container.streams.audio[0].rate
             audio = np.concatenate([frame.to_ndarray().mean(0) for frame in container.decode(audio=0)])
@@ -317,3 +327,56 @@ def test_held_faces_keep_the_layout_and_link_each_run_to_one_file(tiny, frame_co
             runs.setdefault((int(crop.stem) - 1) // 5, set()).add(crop.stat().st_ino)
         assert all(len(inodes) == 1 for inodes in runs.values())
         assert len({inode for inodes in runs.values() for inode in inodes}) == len(runs) > 1
+
+
+def test_labels_are_the_raters_late_gold_standard(longer):
+    """The annotated VA follows the latent state 2-4 s late: it matches the latent of 3 s earlier better than
+    the latent of the same frame, and no better than the latent itself allows (raters disagree)."""
+    manifest = json.loads((longer / "synthetic.json").read_text())
+    truth = latent(longer)
+    now, late, differences = [], [], []
+    for video in manifest["videos"]:
+        for path in (longer / ANNOTATIONS / CHALLENGES["va"]).glob(f"*/{video['name']}.txt"):
+            labels = np.array([[float(x) for x in line.split(",")] for line in read_lines(path)[1:]])
+            lag = 3 * video["fps"]
+            ok = (labels[lag:] != -5).all(1)
+            for dim in range(2):
+                now.append(np.corrcoef(labels[lag:, dim][ok], truth[path.stem][lag:, dim][ok])[0, 1])
+                late.append(np.corrcoef(labels[lag:, dim][ok], truth[path.stem][:-lag, dim][ok])[0, 1])
+            differences.append(np.abs(labels[lag:][ok] - truth[path.stem][:-lag][ok]).max())
+    assert len(now) >= 4
+    assert np.mean(late) > np.mean(now) + 0.05 and np.mean(late) > 0.5
+    assert min(differences) > 0.05  # not the latent itself, even shifted: raters disagree
+
+
+def test_rated_is_the_mean_of_late_raters():
+    from abaw.data.synthetic.latent import rated
+
+    signal = np.sin(np.linspace(0, 20, 1000))
+    p = SynthParams(raters=1, rater_lag_s=(0.5, 0.5), rater_gain=(1.0, 1.0), rater_offset_std=0.0,
+                    rater_noise_std=0.0)
+    expected = np.concatenate([np.full(50, signal[0]), signal[:-50]])  # 0.5 s at 100 Hz
+    np.testing.assert_allclose(rated(np.random.default_rng(0), signal, p), expected, atol=1e-12)
+    many = SynthParams(raters=4, rater_noise_std=0.0, rater_offset_std=0.0, rater_gain=(1.0, 1.0))
+    gold = rated(np.random.default_rng(0), signal, many)
+    assert np.abs(gold).max() <= 1.0
+    shifts = [np.corrcoef(gold[400:], signal[400 - k:1000 - k])[0, 1] for k in range(0, 400, 10)]
+    assert 200 <= 10 * int(np.argmax(shifts)) <= 400  # best matched 2-4 s late
+
+
+def test_arousal_widens_the_eyes_and_raises_the_brows():
+    """Rendered with one identity and nothing else changed, an aroused face shows more of its eyes (sclera) and
+    its brows higher than a calm one."""
+    from abaw.data.synthetic.face import FaceRenderer, FaceState, random_identity
+
+    ident = random_identity(np.random.default_rng(3))
+    state = FaceState(valence=np.zeros(2), arousal=np.array([-1.0, 1.0]), aus=np.zeros((2, 12)), blink=np.ones(2),
+                      gaze=np.zeros((2, 2)), jitter=np.zeros((2, 4)), light=np.array([[1.0, 0, 0]] * 2))
+    rgb, _ = FaceRenderer(SynthParams()).render(ident, state, np.random.default_rng(0), noise_std=0.0)
+    grey = rgb.astype(np.float32).mean(-1)
+    sclera = (grey[:, 25:60] > 215).sum(axis=(1, 2))  # the eye band: near-white pixels
+    assert sclera[1] > 1.2 * sclera[0]
+    # Above the eyes, the pixels the brows moved to (darker when aroused) lie higher than those they left.
+    change = grey[1, 15:37] - grey[0, 15:37]
+    rows = np.arange(15, 37)[:, None] * np.ones_like(change)
+    assert (change < -30).sum() > 10 and rows[change < -30].mean() < rows[change > 30].mean()

@@ -9,7 +9,8 @@ eye opening) change the pixels continuously. Which latent moves which part:
   a furrow, AU6 cheeks raised (blush, lower lid up), AU7 lids tightened, AU10 upper lip up (teeth, nasolabial
   fold), AU12 lip corners up and out, AU15 lip corners down, AU23 lips thinner and narrower, AU24 lips pressed
   (thinner, bulging skin around them), AU25 lips parted, AU26 jaw dropped (mouth open, chin lower);
-- arousal: only a slight widening of the eyes;
+- arousal: faint activation cues: eyes opened wider, brows raised (and, outside the renderer, more blinks and
+  head movement);
 - nuisance: identity, blinks, gaze, residual misalignment, lighting, pixel noise.
 """
 
@@ -221,6 +222,7 @@ class FaceRenderer:
         q = (u - ex + side * 0.04 * aus["AU4"]) * -side / ident.brow_len
         raise_ = 0.09 * aus["AU1"] * (1 + q) / 2 + 0.08 * aus["AU2"] * (1 - q) / 2
         lower = 0.05 * aus["AU4"] + 0.03 * aus["AU4"] * (1 + q) / 2
+        raise_ = raise_ + p.brow_arousal_raise * _col(st.arousal)
         yb = ident.eye_y - ident.brow_gap - ident.brow_arch * (1 - q**2) - raise_ + lower
         brow = _edge(np.maximum(np.abs(w - yb) - ident.brow_thick / 2 * (1 - 0.3 * q**2),
                                 (np.abs(q) - 1) * ident.brow_len), px)

@@ -69,6 +69,20 @@ def affect(rng: np.random.Generator, n: int, p: SynthParams) -> Affect:
     return Affect(valence, arousal, expression, au_track(rng, expression, p))
 
 
+def rated(rng: np.random.Generator, latent: np.ndarray, p: SynthParams) -> np.ndarray:
+    """The gold standard of ``p.raters`` raters of one latent trace: each follows it late, with their own gain,
+    offset and slowly varying disagreement; their mean, clipped to [-1, 1]. Before a rater's lag has passed,
+    they hold the first value (they have not moved the joystick yet)."""
+    n = len(latent)
+    traces = []
+    for _ in range(p.raters):
+        lag = round(rng.uniform(*p.rater_lag_s) * p.control_hz)
+        late = np.concatenate([np.full(min(lag, n), latent[0]), latent[: max(0, n - lag)]])
+        noise = p.rater_noise_std * smooth_noise(rng, n, p.rater_noise_sigma_s * p.control_hz)
+        traces.append(rng.uniform(*p.rater_gain) * late + rng.normal(0, p.rater_offset_std) + noise)
+    return np.clip(np.mean(traces, axis=0), -1.0, 1.0)
+
+
 def expression_track(rng: np.random.Generator, valence: np.ndarray, arousal: np.ndarray, p: SynthParams) -> np.ndarray:
     """Segments of 1-4 s; each segment's class is drawn from a softmax over circumplex distances of its mean (v, a).
 
@@ -115,23 +129,30 @@ class Nuisance:
     head: np.ndarray  # (n, 4) dx (share of frame width), dy, roll (degrees), log-scale: head motion in the video
 
 
-def nuisance(rng: np.random.Generator, n: int, p: SynthParams) -> Nuisance:
-    """Blinks (Poisson), gaze, the crop's residual misalignment and the head's motion: all independent of affect."""
-    hz = p.control_hz
+def nuisance(rng: np.random.Generator, arousal: np.ndarray, p: SynthParams) -> Nuisance:
+    """Blinks (Poisson), gaze, the crop's residual misalignment and the head's motion. Only two of them follow
+    the latent arousal, faintly: the blink rate (x exp(blink_arousal_gain * a)) and the amplitude of the head's
+    and the crop's motion (x exp(motion_arousal_gain * a))."""
+    hz, n = p.control_hz, len(arousal)
     blink = np.ones(n)
-    n_blinks = rng.poisson(p.blink_rate_hz * n / hz)
+    # Blinks at the highest rate, each kept with the ratio of the rate at its time: a Poisson process whose
+    # rate follows arousal.
+    peak = np.exp(p.blink_arousal_gain)
+    starts = rng.integers(0, n, rng.poisson(p.blink_rate_hz * peak * n / hz))
+    starts = starts[rng.random(len(starts)) < np.exp(p.blink_arousal_gain * arousal[starts]) / peak]
     width = max(1, round(p.blink_duration_s * hz))
     closure = 1 - 0.9 * (1 - np.abs(np.linspace(-1, 1, width)))  # eyelid closes and reopens linearly
-    for start in rng.integers(0, n, n_blinks):
+    for start in starts:
         seg = blink[start : start + width]
         np.minimum(seg, closure[: len(seg)], out=seg)
     pose_sigma = p.pose_smooth_sigma_s * hz
     gaze = p.gaze_std * np.stack([smooth_noise(rng, n, pose_sigma) for _ in range(2)], axis=1)
+    energy = np.exp(p.motion_arousal_gain * arousal)[:, None]
     shift = p.crop_jitter_px / (FACE_CROP_SIZE / 2)
     jitter_scale = [shift, shift, np.deg2rad(p.crop_jitter_deg), p.crop_jitter_scale]
-    jitter = np.stack([s * smooth_noise(rng, n, pose_sigma) for s in jitter_scale], axis=1)
+    jitter = energy * np.stack([s * smooth_noise(rng, n, pose_sigma) for s in jitter_scale], axis=1)
     head_scale = [p.head_shift, p.head_shift / 2, p.head_roll_deg, p.head_scale]
-    head = np.stack([s * smooth_noise(rng, n, pose_sigma) for s in head_scale], axis=1)
+    head = energy * np.stack([s * smooth_noise(rng, n, pose_sigma) for s in head_scale], axis=1)
     return Nuisance(blink, gaze, jitter, head)
 
 

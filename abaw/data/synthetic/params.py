@@ -76,9 +76,10 @@ class SynthParams:
 
     # ---- latent affect ------------------------------------------------------------------------------------------
     control_hz: float = 100.0  # the latents live on a 10 ms grid shared by video frames and audio
-    # Gaussian smoothing of white noise; the autocorrelation falls to 1/e after 2 * sigma = 3 s, the few-second
-    # time scale of the continuous (joystick) valence/arousal traces of Aff-Wild2.
-    va_smooth_sigma_s: float = 1.5
+    # Gaussian smoothing of white noise; the autocorrelation falls to 1/e after 2 * sigma = 5 s, the several-second
+    # time scale of the continuous (joystick) valence/arousal traces of Aff-Wild2, slow enough that labels that
+    # lag the face by 2-4 s (below) still say much about what the face shows.
+    va_smooth_sigma_s: float = 2.5
     # v = tanh(gain * z + person offset), z of unit variance: keeps values in (-1, 1) and spreads them over most of
     # the range; the per-person offset (std 0.3) gives people different typical moods, as annotated people do.
     va_gain: float = 0.9
@@ -97,6 +98,18 @@ class SynthParams:
     # on/off segments of 0.5-2 s, on with probability 0.06.
     au_spontaneous_segment_s: tuple[float, float] = (0.5, 2.0)
     au_spontaneous_p: float = 0.06
+    # The VA labels are not the latent state: like Aff-Wild2's (several annotators with a joystick, combined), they
+    # are the mean of `raters` traces. Each rater follows the latent state late (a reaction lag drawn per rater
+    # and video in `rater_lag_s`: 2-4 s, the annotation delays measured on continuous affect ratings, e.g.
+    # Mariooryad & Busso 2015; Nicolaou et al. 2014), with their own gain and offset (raters use the scale
+    # differently) and their own slowly varying disagreement (smooth noise of std `rater_noise_std`). The mean
+    # is clipped to [-1, 1]. EXPR and AU labels are per-frame judgements and stay the latent truth.
+    raters: int = 4
+    rater_lag_s: tuple[float, float] = (2.0, 4.0)
+    rater_gain: tuple[float, float] = (0.75, 1.25)
+    rater_offset_std: float = 0.1
+    rater_noise_std: float = 0.25
+    rater_noise_sigma_s: float = 2.0
     # Unlabelled stretches ("-5" / "-1") in about half the annotation files: 2-6% of their frames, in runs of 5-40
     # frames (annotators skip stretches they cannot judge).
     ignore_file_p: float = 0.5
@@ -118,12 +131,18 @@ class SynthParams:
     # Valence bends the whole lip line (a parabola): the corners rise by 0.09 (about 6 pixels) at v = +1 and drop
     # as much at v = -1, a clearly visible, continuous change. AU12 / AU15 move only the outer 40% of the lips
     # (the corners, by 0.07), a different shape, so valence and these AUs stay separable.
-    mouth_valence_lift: float = 0.09
+    mouth_valence_lift: float = 0.075
     au_lip_corner_lift: float = 0.07
-    # Arousal only widens the eyes by 8% per unit: less than the +-20% between identities and far less than a
-    # blink, so a face alone says little about arousal (facial activation is a weak arousal cue in the wild).
-    eye_arousal_gain: float = 0.08
-    blink_rate_hz: float = 0.25  # 15 blinks per minute, the typical spontaneous blink rate
+    # Arousal shows in the face through several weak, natural cues (facial activation: eyes opened wider, brows
+    # raised, more head movement, more blinks; e.g. Ekman & Friesen's activation cues, blink rate rising with
+    # arousal: Stern et al. 1984), each smaller than what identity or a blink changes, so that together they let
+    # a face-only read-out find arousal clearly above zero and clearly below the voice (docs/synthetic.md sets
+    # their sizes with the probes, from published face-only levels). Per unit of arousal:
+    eye_arousal_gain: float = 0.35  # upper-lid opening +35% (identities differ by +-20%; a blink closes 90%)
+    brow_arousal_raise: float = 0.05  # both brows up by 0.05 face units (about 3 pixels; AU1+AU2 move 0.08-0.09)
+    motion_arousal_gain: float = 0.5  # head-motion and residual crop motion amplitude x exp(0.5 a)
+    blink_arousal_gain: float = 0.5  # blink rate x exp(0.5 a)
+    blink_rate_hz: float = 0.25  # 15 blinks per minute at arousal 0, the typical spontaneous blink rate
     blink_duration_s: float = 0.15
     gaze_std: float = 0.2  # iris movement, in eye widths: people look around while they talk
     # Residual misalignment of the aligned crops (pixels / degrees / relative scale), and head motion in the video.

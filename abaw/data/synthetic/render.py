@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from abaw.data.synthetic.face import FaceRenderer, FaceState, random_identity
-from abaw.data.synthetic.latent import affect, control_length, frame_indices, lighting, nuisance, runs_mask
+from abaw.data.synthetic.latent import affect, control_length, frame_indices, lighting, nuisance, rated, runs_mask
 from abaw.data.synthetic.media import AVWriter
 from abaw.data.synthetic.params import SynthParams
 from abaw.data.synthetic.plan import VideoPlan
@@ -26,11 +26,13 @@ class PersonLabels:
     """One annotated person's latent truth at every frame of the video (index 0 = frame 1)."""
 
     name: str
-    valence: np.ndarray  # (n,)
+    valence: np.ndarray  # (n,) the raters' gold standard, as annotated
     arousal: np.ndarray  # (n,)
     expression: np.ndarray  # (n,) 0..7
     aus: np.ndarray  # (n, 12) 0/1
     has_face: np.ndarray  # (n,) bool: a crop exists
+    latent_va: np.ndarray  # (n, 2) the latent valence and arousal the face and voice show; the labels above are
+    # the raters' gold standard of it
 
 
 def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) -> list[PersonLabels]:
@@ -47,7 +49,7 @@ def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) ->
 
     identities = [random_identity(rng) for _ in plan.persons]
     affects = [affect(rng, n_ctrl, p) for _ in plan.persons]
-    nuisances = [nuisance(rng, n_ctrl, p) for _ in plan.persons]
+    nuisances = [nuisance(rng, aff.arousal, p) for aff in affects]
     light = lighting(rng, n_ctrl, p)
     has_face = [~runs_mask(rng, n, rng.uniform(*p.no_face_fraction), p.no_face_run, p.no_face_run_max_share)
                 for _ in plan.persons]
@@ -100,5 +102,10 @@ def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) ->
             writer.add(image)
     writer.close()
 
-    return [PersonLabels(person, aff.valence[at], aff.arousal[at], aff.expression[at], aff.aus[at], faces)
-            for person, aff, faces in zip(plan.persons, affects, has_face)]
+    labels = []
+    raters = np.random.default_rng([seed, 5, plan.index])  # its own stream: labels do not depend on rendering
+    for person, aff, faces in zip(plan.persons, affects, has_face):
+        gold_valence, gold_arousal = rated(raters, aff.valence, p), rated(raters, aff.arousal, p)
+        labels.append(PersonLabels(person, gold_valence[at], gold_arousal[at], aff.expression[at], aff.aus[at], faces,
+                                   np.column_stack([aff.valence[at], aff.arousal[at]]).astype(np.float32)))
+    return labels
