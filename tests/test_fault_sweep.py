@@ -30,12 +30,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save, save_file
 
+from abaw.config import load_config
 from abaw.data.layout import discover
-from abaw.data.manifest import build_manifest, build_mtl_manifest
+from abaw.data.manifest import build_manifest
 from abaw.evaluate import main as eval_main
-from abaw.folder_lock import LOCK_FILE, hold_folder
+from abaw.folder_lock import LOCK_FILE
+from abaw.models import build_model
 from abaw.predict import main as predict_main
 from abaw.predictions import WRITTEN_BY, prediction_files, read_predictions, write_predictions
 from abaw.submit.cli import main as submit_main
@@ -91,6 +93,10 @@ DATA_ROOTS = {  # case -> (damage(root, tmp_path) -> (data root to pass, extra a
         lambda root, tmp: (root, []) if shutil.copytree(next(root.glob("*Annotations*")),
                                                         root / "8th_ABAW_Annotations") else None,
         "holds several annotations folders"),
+    "two editions' EXPR folders": (
+        lambda root, tmp: (root, []) if shutil.copytree(next(root.glob("*Annotations*/EXPR_*")), next(
+            root.glob("*Annotations*")) / "EXPR_Classification_Challenge") else None,
+        "holds two EXPR folders, EXPR_Classification_Challenge and EXPR_Recognition_Challenge"),
     "--annotations not a folder": (lambda root, tmp: (root, ["--annotations", str(tmp / "none")]),
                                    "annotations folder {tmp}/none is not a directory"),
     "no validation folders": (
@@ -115,6 +121,15 @@ def test_data_root_faults_are_named(root, tmp_path, capsys, case):
     data_root, extra = damage(root, tmp_path)
     code = eval_main([str(tmp_path / "pred"), "--data-root", str(data_root), *extra])
     named_error(capsys, "abaw-eval", code, message.format(tmp=tmp_path))
+
+
+def test_empty_training_folders_are_named(root, tmp_path, capsys):
+    for path in root.glob("*Annotations*/*/Train_Set/*.txt"):
+        path.unlink()
+    code = recipe("mtl_teacher")(["--config", str(TINY), f"data.root={root}", f"train.out_dir={tmp_path / 'run'}"])
+    named_error(capsys, "mtl_teacher.py", code, "no annotation file (<video>.txt) in the train folders",
+                annotation(root, "va", split="Train_Set").parent)
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_video_file_found_twice_uses_the_first_and_says_so(root, tmp_path, caplog):
@@ -207,6 +222,8 @@ BAD_MTL = {  # case -> (damage to the MTL validation file's lines, what the erro
     "header only": (lambda lines: lines[:1], ":1: the header but no image line"),
     "image past its video's end": (lambda lines: [*lines, f"{VAL_VIDEO}/09999.jpg,0.1,0.2,3," + ",".join("0" * 12)],
                                    f": lists {VAL_VIDEO}/09999.jpg, past the end of its video"),
+    "image of frame 0": (lambda lines: [*lines, f"{VAL_VIDEO}/00000.jpg,0.1,0.2,3," + ",".join("0" * 12)],
+                         ":15: frames are numbered from 1 (00001.jpg), found"),
     "malformed image location": (lambda lines: [*lines, f"{VAL_VIDEO}/12.png,0.1,0.2,3," + ",".join("0" * 12)],
                                  ":15: expected an image location like video/00001.jpg"),
     "a field missing": (lambda lines: [*lines, f"{VAL_VIDEO}/00002.jpg,0.1,0.2,3," + ",".join("0" * 11)],
@@ -267,7 +284,6 @@ def crop_predictions(synth_root, tmp_path_factory):
     each), the same frames as the reference writes them, and the same frames deleted. 'The same' reads as the
     reference and never as the deleted crop, unless the variant is a documented fallback."""
     base = tmp_path_factory.mktemp("crops")
-    os.environ.setdefault("ABAW_CACHE", str(base / "cache"))
     trees = {name: Path(shutil.copytree(synth_root, base / name)) for name in ("variants", "reference", "deleted")}
     crops = {int(p.stem) for p in (synth_root / "cropped_aligned" / VAL_VIDEO).glob("*.jpg")}
     usable = [f for f in sorted(crops) if f - 1 in crops and f > 1]  # deleting f shows crop f - 1 instead
@@ -453,8 +469,6 @@ def test_a_config_directory_is_named(tmp_path, capsys):
 
 def test_scientific_notation_is_a_number(tmp_path):
     """Correct result: YAML 1.1 reads ``1e-4`` (no dot) as a string; the config reads it as the number."""
-    from abaw.config import load_config
-
     path = tmp_path / "config.yaml"
     path.write_text("train:\n  lr: 1e-4\n  weight_decay: 5E-2\n")
     config = load_config(path)
@@ -466,9 +480,6 @@ class Pickled:  # an object a weights file must never rebuild
 
 
 def _backbone_state() -> dict:
-    from abaw.models import build_model
-    from abaw.config import load_config
-
     model = build_model(load_config(TINY).model)
     return {k: v.clone() for k, v in model.encoders["visual"].backbone.state_dict().items()}
 
@@ -486,8 +497,6 @@ BAD_WEIGHTS = {  # case -> (write the file at path, what the error says)
 
 
 def _safetensors_bytes() -> bytes:
-    from safetensors.torch import save
-
     return save({k: v.contiguous() for k, v in _backbone_state().items()})
 
 
@@ -638,16 +647,16 @@ def test_bad_predictions_stop_abaw_eval_naming_the_file(root, tmp_path, capsys, 
     named_error(capsys, "abaw-eval", eval_main([str(pred), "--data-root", str(root)]), f"{path}{message}")
 
 
-@pytest.mark.parametrize("case", ["all-zero EXPR probabilities", "a byte that is not UTF-8"])
-def test_bad_predictions_stop_abaw_submit_naming_the_file(root, tmp_path, capsys, case):
-    damage, message = BAD_PREDICTIONS[case]
+@pytest.mark.parametrize("case, message", [("all-zero EXPR probabilities", ":4: the EXPR probabilities sum to 0"),
+                                           ("a byte that is not UTF-8", ":1: not UTF-8 text")])
+def test_bad_predictions_stop_abaw_submit_naming_the_file(root, tmp_path, capsys, case, message):
     pred = write_random_predictions(tmp_path / "pred", build_manifest(discover(root), "test"))
     path = sorted(prediction_files(pred).values())[0]
-    _damage_predictions(path, damage)
+    _damage_predictions(path, BAD_PREDICTIONS[case][0])
     code = submit_main([str(pred), "--data-root", str(root), "--edition", "7", "--out", str(tmp_path / "sub")])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and err.startswith("abaw-submit: "), err
-    assert str(path) in err and ("not UTF-8" in err if "UTF-8" in case else message.split(": ", 1)[-1] in err)
+    assert f"{path}{message}" in err, err
     assert not (tmp_path / "sub").exists() or not any((tmp_path / "sub").iterdir())
 
 
@@ -807,7 +816,6 @@ def two_runs(tmp_path):
     second = fake_run(tmp_path / "run_b", "model.modalities=[visual]")
     weights = second / "best/model.safetensors"
     torch.manual_seed(1)
-    from safetensors.torch import load_file
     save_file({k: v * (1 + 0.1 * torch.randn_like(v)) if v.is_floating_point() else v
                for k, v in load_file(weights).items()}, str(weights))
     return first, second
@@ -929,7 +937,6 @@ def test_weights_that_predict_nan_are_named_and_write_nothing(root, tmp_path, ca
     """A diverged run (NaN weights) would write NaN rows that every reader refuses later; abaw-predict stops at
     the first video instead, naming the file it did not write."""
     run = fake_run(tmp_path / "run", "model.modalities=[visual]")
-    from safetensors.torch import load_file
 
     weights = load_file(run / "best/model.safetensors")
     save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in weights.items()},

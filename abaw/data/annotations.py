@@ -277,6 +277,8 @@ def _parse_images(path: Path, images: list[str], line_numbers: list[int]) -> tup
         if match is None:
             raise AnnotationError(f"{path}:{lineno}: expected an image location like video/00001.jpg, "
                                   f"found {image!r}")
+        if int(match["frame"]) < 1:
+            raise AnnotationError(f"{path}:{lineno}: frames are numbered from 1 (00001.jpg), found {image!r}")
         videos.append(match["video"])
         frames.append(int(match["frame"]))
     return np.array(videos, dtype=object), np.array(frames, dtype=np.int64)

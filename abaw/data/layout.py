@@ -183,9 +183,14 @@ def discover(root: str | os.PathLike, annotations: str | os.PathLike | None = No
     task_dirs: dict[str, dict[str, Path]] = {}
     mtl_files: dict[str, Path] = {}
     if chosen is not None:
+        challenge_dirs: dict[str, Path] = {}
         for child in sorted(chosen.iterdir()):
             if child.name in challenge_names and child.is_dir():
                 task = challenge_names[child.name]
+                if task in challenge_dirs:  # EXPR_Classification_ and EXPR_Recognition_: two editions' labels
+                    raise LayoutError(f"{chosen} holds two {task.upper()} folders, {challenge_dirs[task].name} and "
+                                      f"{child.name}; editions relabel frames, so keep one edition's")
+                challenge_dirs[task] = child
                 for sub in sorted(child.iterdir()):
                     split = _SPLIT_FOLDERS.get(sub.name.lower())
                     if split and sub.is_dir():

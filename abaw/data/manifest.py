@@ -104,6 +104,9 @@ def build_manifest(layout: Layout, split: str, tasks: tuple[str, ...] = TASKS, r
         for path in progress_bar(files, desc=f"reading {task.upper()} {split} annotations", unit="file", leave=False):
             labels.setdefault(path.stem, {})[task] = read_task_file(path, task)
 
+    if not labels:
+        folders = [str(layout.task_dirs[t][split]) for t in tasks if split in layout.task_dirs.get(t, {})]
+        raise LayoutError(f"no annotation file (<video>.txt) in the {split} folders: {', '.join(folders)}")
     entries = []
     for name in progress_bar(sorted(labels), desc=f"listing {split} face crops", unit="video", leave=False):
         per_task = labels[name]
