@@ -172,6 +172,7 @@ HARMLESS_ANNOTATIONS = {  # case -> damage to every validation annotation file's
     "UTF-8 byte-order mark": lambda data: b"\xef\xbb\xbf" + data,
     "header with spaces and a trailing comma": lambda data: data.replace(b",", b", ", 1).replace(b"\n", b",\n", 1),
     "a blank line at the end": lambda data: data + b"\n",
+    "a comma at the end of every line": lambda data: data.replace(b"\n", b",\n"),
 }
 
 

@@ -240,7 +240,9 @@ def _read_numbers(path: Path, n_fields: int, skip_rows: int) -> np.ndarray:
         while last and np.isnan(values[last - 1]).all():
             last -= 1
         values = values[:last]
-        if table.shape[1] == n_fields and not np.isnan(values).any():
+        if values.shape[1] == n_fields + 1 and np.isnan(values[:, -1]).all():
+            values = values[:, :-1]  # a comma at the end of the lines, as some editions' files have in headers
+        if values.shape[1] == n_fields and not np.isnan(values).any():
             return values
     _raise_first_bad_line(path, n_fields, skip_rows)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -249,7 +251,7 @@ def _read_numbers(path: Path, n_fields: int, skip_rows: int) -> np.ndarray:
 def _raise_first_bad_line(path: Path, n_fields: int, skip_rows: int) -> None:
     lines = _read_text(path).rstrip().splitlines()
     for lineno, line in enumerate(lines[skip_rows:], start=skip_rows + 1):
-        fields = line.strip().split(",")
+        fields = line.strip().removesuffix(",").split(",")
         if len(fields) != n_fields:
             raise AnnotationError(f"{path}:{lineno}: expected {n_fields} comma-separated values, "
                                   f"found {len(fields)}: {line!r}")
