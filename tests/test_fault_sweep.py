@@ -869,8 +869,8 @@ import runpy, sys, time
 from pathlib import Path
 from abaw.engine.objectives import MultitaskObjective
 go, call = Path(sys.argv[1]), MultitaskObjective.__call__
+deadline = time.time() + 300
 def waiting(self, *args, **kwargs):
-    deadline = time.time() + 300
     while not go.exists() and time.time() < deadline:
         time.sleep(0.1)
     return call(self, *args, **kwargs)
@@ -890,14 +890,18 @@ def contested_run(synth_root, tmp_path_factory):
     go = base / "go"
     first = subprocess.Popen([sys.executable, "-c", WAIT_AT_FIRST_STEP, str(go), *TRAIN, *common, "train.epochs=3"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while str(first.pid) not in (run / LOCK_FILE).read_text() if (run / LOCK_FILE).exists() else True:
-        assert first.poll() is None and time.time() < deadline, first.communicate()
-        time.sleep(0.2)
-    second = subprocess.run([sys.executable, *TRAIN, *common, "train.epochs=1", "train.lr=0.01"],
-                            capture_output=True, text=True, timeout=300)
-    go.touch()
-    out, err = first.communicate(timeout=300)
+    try:
+        deadline = time.time() + 240
+        while str(first.pid) not in (run / LOCK_FILE).read_text() if (run / LOCK_FILE).exists() else True:
+            assert first.poll() is None and time.time() < deadline, "the first training never held its folder"
+            time.sleep(0.2)
+        second = subprocess.run([sys.executable, *TRAIN, *common, "train.epochs=1", "train.lr=0.01"],
+                                capture_output=True, text=True, timeout=300)
+        go.touch()
+        out, err = first.communicate(timeout=300)
+    finally:
+        first.kill()  # a no-op once it has ended; on a failure above it is not left waiting
+        first.wait()
     return {"run": run, "common": common, "first": (first.returncode, out, err), "second": second, "pid": first.pid}
 
 
