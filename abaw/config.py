@@ -106,6 +106,9 @@ class TrainConfig:
         grad_clip: clip the gradient norm to this (0 = no clipping).
         schedule: "constant" learning rate, or "cosine" decay to 0 over all epochs' steps.
         warmup_epochs: linear warm-up from 0 over this many epochs (fractions allowed), for either schedule.
+        log_with: "none" (``metrics.csv`` and ``curves.png`` only) or "tensorboard" (also the per-epoch rows
+            as TensorBoard scalars under ``RUN/tensorboard``, through accelerate's trackers; needs the
+            ``tensorboard`` extra).
     """
 
     out_dir: str = "runs/teacher"
@@ -119,6 +122,7 @@ class TrainConfig:
     grad_clip: float = 0.0
     schedule: str = "constant"
     warmup_epochs: float = 0.0
+    log_with: str = "none"
 
 
 @dataclass
@@ -143,6 +147,8 @@ class LossConfig:
         delta_schedule: "fixed", or "ramp": 0 -> delta linearly over the whole training.
         gamma_rate: gamma_t = exp(gamma_rate * n_t), n_t = epochs since task t's validation score last
             improved (the paper: 0.5); 0 = fixed weights.
+        va_loss: the supervised VA loss: "ccc" (1 - CCC per dimension over the batch, the paper's) or "mse"
+            (squared error per frame; for comparison, e.g. in ``benchmarks/learnability.py``).
     """
 
     alpha: float = 1.0
@@ -151,6 +157,7 @@ class LossConfig:
     delta: float = 0.0
     delta_schedule: str = "fixed"
     gamma_rate: float = 0.0
+    va_loss: str = "ccc"
 
 
 @dataclass
@@ -341,7 +348,8 @@ CHOICES = {("data", "mtl_window"): ("still", "video"), ("data", "validation"): (
            ("distill", "ot_anchors"): ("top", "bottom"),
            ("distill", "ot_matching"): ("ot", "rows"), ("distill", "teacher_outputs"): ("online", "exported"),
            ("loss", "delta_schedule"): ("fixed", "ramp"), ("distill", "pool_selection"): ("joint", "sample", "batch"),
-           ("distill", "pool_confidence"): ("error", "entropy"),
+           ("distill", "pool_confidence"): ("error", "entropy"), ("train", "log_with"): ("none", "tensorboard"),
+           ("loss", "va_loss"): ("ccc", "mse"),
            ("model", "fusion"): FUSIONS, ("model", "temporal"): TEMPORAL_MODELS,
            ("model", "audio_encoder"): ("soundnet", "logmel")}
 

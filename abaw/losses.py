@@ -1,4 +1,4 @@
-"""Task losses for incomplete labels: 1 - CCC for valence/arousal, cross-entropy for expressions, binary
+"""Task losses for incomplete labels: 1 - CCC (or, to compare, the squared error) for valence/arousal, cross-entropy for expressions, binary
 cross-entropy for action units, each over the labelled entries of the batch only.
 
 A batch without any label of a task contributes exactly zero for it (still connected to the graph, so every
@@ -34,6 +34,18 @@ def ccc_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None
     return torch.stack(losses).mean() if losses else pred.sum() * 0.0
 
 
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error over the labelled entries. pred/target (B, D), mask (B, D)."""
+    if mask is None:
+        mask = torch.ones_like(pred, dtype=torch.bool)
+    if not bool(mask.any()):
+        return pred.sum() * 0.0
+    return F.mse_loss(pred[mask].float(), target[mask].float())
+
+
+VA_LOSSES = {"ccc": ccc_loss, "mse": masked_mse}
+
+
 def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Cross-entropy averaged over the labelled rows. logits (B, C), target (B,), mask (B,)."""
     if not bool(mask.any()):
@@ -51,11 +63,12 @@ def masked_bce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
 
 
 def task_losses(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
-                tasks: tuple[str, ...] = ("va", "expr", "au")) -> dict[str, torch.Tensor]:
-    """The supervised loss of each task on a batch, from the batch's labels and masks (``ClipDataset`` keys)."""
+                tasks: tuple[str, ...] = ("va", "expr", "au"), va_loss: str = "ccc") -> dict[str, torch.Tensor]:
+    """The supervised loss of each task on a batch, from the batch's labels and masks (``ClipDataset`` keys);
+    ``va_loss`` names the VA loss in :data:`VA_LOSSES`."""
     losses = {}
     if "va" in tasks:
-        losses["va"] = ccc_loss(outputs["va"], batch["va"], batch["va_mask"])
+        losses["va"] = VA_LOSSES[va_loss](outputs["va"], batch["va"], batch["va_mask"])
     if "expr" in tasks:
         losses["expr"] = masked_cross_entropy(outputs["expr"], batch["expr"], batch["expr_mask"])
     if "au" in tasks:

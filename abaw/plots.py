@@ -5,6 +5,9 @@
     expr_confusion.png   the expression confusion matrix, each row (annotated class) normalised to 1
     au_f1.png            the F1 of each action unit at its threshold, with the mean
 
+and, for every training run, ``RUN/curves.png`` (:func:`write_training_curves`): each part of the training loss
+and each validation metric per epoch.
+
 Figures are drawn with matplotlib's object API (no pyplot: no global state, no display needed) at fixed
 sizes, and written atomically.
 """
@@ -24,7 +27,7 @@ from abaw.tasks import AU_NAMES, EXPR_CLASSES, VA_IGNORE
 
 VA_VIDEOS = 3
 DPI = 100
-SIZES = {"va": (10, 5), "expr": (7, 6), "au": (9, 4)}  # inches; times DPI gives the PNG's pixels
+SIZES = {"va": (10, 5), "expr": (7, 6), "au": (9, 4), "curves": (12, 4.5)}  # inches; times DPI gives the PNG's pixels
 
 
 def write_plots(pred_dir: Path, manifest: Manifest, results: dict, out_dir: Path) -> list[Path]:
@@ -124,6 +127,29 @@ def plot_au_f1(au: dict) -> Figure:
     ax.set_title("F1 per action unit")
     ax.legend(loc="upper right")
     return figure
+
+
+def write_training_curves(history: list[dict], path: Path) -> Path:
+    """``curves.png`` of a run: the training loss and each of its parts (left; log scale, as the parts differ
+    by orders of magnitude) and the validation metrics (right), per epoch, from ``metrics.csv``'s rows."""
+    epochs = [row["epoch"] for row in history]
+    figure = Figure(figsize=SIZES["curves"], dpi=DPI, layout="constrained")
+    losses, scores = figure.subplots(1, 2)
+    for key in dict.fromkeys(k for row in history for k in row):
+        values = np.array([row.get(key, np.nan) for row in history], dtype=float)
+        if key.startswith("train_") and np.all(values[np.isfinite(values)] > 0):
+            losses.plot(epochs, values, marker="o", lw=2.5 if key == "train_loss" else 1.2,
+                        label=key.removeprefix("train_"))
+        elif key.startswith("val_"):
+            scores.plot(epochs, values, marker="o", lw=2.5 if key == "val_score" else 1.2,
+                        label=key.removeprefix("val_"))
+    losses.set(title="training loss (mean over the epoch's steps)", xlabel="epoch", yscale="log")
+    scores.set(title="validation (every frame of the split)", xlabel="epoch")
+    scores.axhline(0, color="grey", lw=0.5)
+    for axes in (losses, scores):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    return _save(figure, path)
 
 
 def _save(figure: Figure, path: Path) -> Path:

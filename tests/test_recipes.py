@@ -60,7 +60,8 @@ def runs(synth_root, tmp_path_factory):
 @pytest.mark.parametrize("run", ["teacher", "student"])
 def test_run_folder_holds_what_it_promises(runs, run):
     folder = runs[run]
-    for name in ("config.yaml", "metrics.csv", "train_state.json", "best/model.safetensors", "best/metrics.json",
+    for name in ("config.yaml", "metrics.csv", "curves.png", "train_state.json", "best/model.safetensors",
+                 "best/metrics.json",
                  "last/train_state.json", "last/model.safetensors", "last/optimizer.bin"):
         assert (folder / name).is_file(), name
     assert not (folder / "last.partial").exists() and not (folder / "last.old").exists()

@@ -1,8 +1,9 @@
 """The training loop, shared by teacher, visual-only model and student, on accelerate.
 
 Each epoch: train on the epoch's clips, predict the whole validation split (gathered across processes, the
-padding duplicates of distributed sampling dropped), score it with the ABAW metrics, log a row, keep the best
-weights, save the full state for resume, and stop early when the score stops improving.
+padding duplicates of distributed sampling dropped), score it with the ABAW metrics, log a row (``metrics.csv``,
+redrawn as ``curves.png``, and TensorBoard with ``train.log_with=tensorboard``), keep the best weights, save the
+full state for resume, and stop early when the score stops improving.
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from abaw import metrics
-from abaw.config import ConfigError, ExperimentConfig, TrainConfig, save_config
+from abaw.config import ConfigError, ExperimentConfig, TrainConfig, save_config, to_dict
 from abaw.data.manifest import Manifest
 from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last
 from abaw.engine.data import DATA_REPORT, data_report
 from abaw.engine.run_folder import own_run_folder
 from abaw.io import atomic_write, write_json
+from abaw.plots import write_training_curves
 from abaw.progress import progress_bar
 from abaw.engine.objectives import task_weights
 
 log = logging.getLogger(__name__)
 
 LOG_EVERY = 10  # steps between progress-bar loss updates
+TRACKER_FOLDER = "tensorboard"  # RUN/tensorboard/ holds the TensorBoard event files (train.log_with)
 
 
 def fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: DataLoader, val_manifest: Manifest,
@@ -63,6 +66,8 @@ def _fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: Data
         model, optimizer, train_loader, val_loader, scheduler)
     objective.to(accelerator.device)
 
+    if config.train.log_with != "none":
+        accelerator.init_trackers(TRACKER_FOLDER, config=tracker_config(config))
     state = TrainState()
     folder = resume_folder(run_dir)
     if folder is not None:
@@ -94,12 +99,25 @@ def _fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: Data
             state.epochs_without_improvement += 1
         if accelerator.is_main_process:
             write_csv(run_dir / "metrics.csv", state.history)
+            write_training_curves(state.history, run_dir / "curves.png")
+        if config.train.log_with != "none":
+            accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"},
+                            step=epoch + 1)
         save_last(accelerator, run_dir, state)
         accelerator.print(f"epoch {epoch + 1}/{config.train.epochs}: loss {losses['loss']:.4f}  "
                           f"val score {scores['score']:.4f}  ({row['seconds']:.0f} s)")
     if accelerator.is_main_process:
         write_json(run_dir / "train_state.json", asdict(state))
+    if config.train.log_with != "none":
+        accelerator.end_training()
     return state
+
+
+def tracker_config(config: ExperimentConfig) -> dict[str, int | float | str | bool]:
+    """The resolved config as the flat ``section.key`` scalars that TensorBoard's hyperparameter view takes."""
+    return {f"{section}.{key}": value if isinstance(value, (int, float, str, bool)) else str(value)
+            for section, fields in to_dict(config).items() if isinstance(fields, dict)
+            for key, value in fields.items()}
 
 
 def epoch_steps(batches: int, train: TrainConfig) -> int:

@@ -86,7 +86,7 @@ class MultitaskObjective:
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         outputs = model(batch, grl_coefficient=self.grl_coefficient())
-        parts = task_losses(outputs, batch, self.tasks)
+        parts = task_losses(outputs, batch, self.tasks, self.loss.va_loss)
         total = sum(self.loss.alpha * self.task_weights[t] * parts[t] for t in self.tasks)
         if self.teacher is not None:
             with torch.no_grad():

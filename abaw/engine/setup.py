@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import logging
 
 from accelerate import Accelerator
@@ -38,7 +39,11 @@ def recipe_arguments(prog: str, doc: str, argv: list[str] | None, teacher: bool 
 def start(args: argparse.Namespace) -> tuple[ExperimentConfig, Accelerator]:
     """The resolved config and an accelerator (mixed precision and processes come from `accelerate launch`)."""
     config = load_config(args.config, args.overrides)
-    accelerator = Accelerator()
+    if config.train.log_with == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("train.log_with=tensorboard needs TensorBoard: pip install 'abaw[tensorboard]'")
+    # Trackers write under the run folder: RUN/tensorboard/ (abaw.engine.loop.TRACKER_FOLDER).
+    accelerator = (Accelerator(log_with=config.train.log_with, project_dir=config.train.out_dir)
+                   if config.train.log_with != "none" else Accelerator())
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # its INFO lines drown the epoch summaries

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from abaw.models import hog  # noqa: F401  (registers the face_hog descriptor with timm)
+
 log = logging.getLogger(__name__)
 
 TEMPORAL_MODELS: tuple[str, ...] = ("lstm", "mean")
