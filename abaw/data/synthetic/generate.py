@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=DEFAULT_VIDEOS,
                         help=f"number of video files, at least 6 (default: {DEFAULT_VIDEOS})")
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
-                        help=f"mean video length in seconds; each video's varies by +-25%% (default: {DEFAULT_SECONDS:g})")
+                        help=f"mean video length in seconds; each video's varies by +-25%% (default: {DEFAULT_SECONDS})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it is not empty, only if an earlier (or interrupted) abaw-synth wrote "
                              "it (default: off)")
