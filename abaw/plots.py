@@ -144,7 +144,7 @@ def write_training_curves(history: list[dict], path: Path) -> Path:
             scores.plot(epochs, values, marker="o", lw=2.5 if key == "val_score" else 1.2,
                         label=key.removeprefix("val_"))
     losses.set(title="training loss (mean over the epoch's steps)", xlabel="epoch", yscale="log")
-    scores.set(title="validation (every frame of the split)", xlabel="epoch")
+    scores.set(title="validation (pooled over the split)", xlabel="epoch")
     scores.axhline(0, color="grey", lw=0.5)
     for axes in (losses, scores):
         axes.grid(alpha=0.3)
