@@ -2,24 +2,13 @@
 TensorBoard through accelerate's tracker."""
 
 import csv
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from abaw.plots import SIZES, DPI, write_training_curves
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "recipes" / "configs" / "tiny.yaml"
-
-
-def recipe(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+from test_recipes import TINY, recipe  # tests/ is on sys.path (conftest.py)
 
 
 def test_curves_png_draws_every_loss_part_and_metric(tmp_path):
