@@ -5,10 +5,13 @@ On the same training and validation frames of a data root:
 - (a) the ridge probe of the faces (``benchmarks/probes.py``, face features, VA);
 - (b) a plain single-frame CNN written here without the toolkit: timm ``resnet10t`` on 64-px crops, the last
   face only, mean squared error on valence and arousal, AdamW, light brightness/contrast jitter;
-- (c) the toolkit's visual-only model exactly as the demo configures it (``recipes/configs/demo.yaml`` with
-  ``model.modalities=[visual]``), trained by ``recipes/mtl_teacher.py``;
+- (c) the toolkit's visual-only model as the demo configured it before the fix (``recipes/configs/demo.yaml``
+  with ``model.modalities=[visual]`` and its former CNN front-end, test_byobnet at 64 px), trained by
+  ``recipes/mtl_teacher.py``;
 - (d) (c) with ONE of its differences from (b) switched to (b)'s choice at a time (backbone, window + LSTM,
-  CCC loss, augmentation, schedule, the batch mix of three tasks), and (c) with all of them switched.
+  CCC loss, augmentation, schedule, the batch mix of three tasks), and (c) with all of them switched;
+- (e)-(g): the plain CNN of (b) with the demo's former backbone, and at the crops' full size;
+- (h) the fix: the toolkit's visual-only model with the demo's config as it is (the face_hog front-end).
 
 Each CNN is scored, as the toolkit selects its checkpoints, at its best validation epoch, and at its last
 epoch. Valence CCC is the headline: a rung far below its neighbour above names the step that loses it.
@@ -62,9 +65,11 @@ SWITCHES: dict[str, list[str]] = {
 }
 
 
-# (h): the fix, the toolkit's visual-only model reading faces through the face_hog descriptor
-# (abaw/models/hog.py) instead of a CNN trained from scratch.
-FIX = {"(h) (c) with the face_hog front-end": ["model.backbone=face_hog", "model.image_size=112"]}
+# (c) is the demo's config as it was before the fix: a CNN trained from scratch (test_byobnet at 64 px). (h) is
+# the fix, the demo's config as it is: faces through the face_hog descriptor (abaw/models/hog.py).
+CNN_FRONT_END = ["model.backbone=test_byobnet", "model.image_size=64"]
+C_NAME = "(c) toolkit visual-only, demo config with a CNN front-end"
+FIX = {"(h) toolkit visual-only, demo config (face_hog front-end)": []}
 
 
 def labelled_frames(layout, split: str, stride: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,10 +195,10 @@ def main() -> int:
             record(name, seed, plain_cnn(train, val, seed, args.epochs, args.clips, backbone), started)
     common = ["--config", args.config, f"data.root={args.data_root}", f"train.epochs={args.epochs}",
               f"data.train_clips={args.clips}", f"data.val_stride={args.val_stride}"]
-    variants = {"(c) toolkit visual-only, as the demo": []}
+    variants = {C_NAME: CNN_FRONT_END}
     if "d" in args.rungs:
-        variants |= {f"(d) (c) with {name}": switch for name, switch in SWITCHES.items()}
-        variants["(d) (c) with all of them"] = [o for switch in SWITCHES.values() for o in switch]
+        variants |= {f"(d) (c) with {name}": [*CNN_FRONT_END, *switch] for name, switch in SWITCHES.items()}
+        variants["(d) (c) with all of them"] = [*CNN_FRONT_END, *(o for switch in SWITCHES.values() for o in switch)]
     if "h" in args.rungs:
         variants = {k: v for k, v in variants.items() if "c" in args.rungs or k.startswith("(d)")} | FIX
     if "c" in args.rungs or "d" in args.rungs or "h" in args.rungs:
