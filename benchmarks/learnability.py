@@ -151,7 +151,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=3000, help="training clips per epoch (the demo's: 3000)")
     parser.add_argument("--val-stride", type=int, default=6,
                         help="the toolkit's rungs validate on every k-th frame of each validation video (default: 6)")
-    parser.add_argument("--rungs", default="abcd", help="which rungs to run (default: all)")
+    parser.add_argument("--rungs", default="abcdegh", help="which rungs to run, as letters (default: all)")
     parser.add_argument("--probe-json", type=Path, default=None,
                         help="rung (a) from this output of benchmarks/probes.py on the same data root, instead of "
                              "running the probe again")
