@@ -13,9 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def arguments(description: str, out: str) -> tuple[argparse.Namespace, list[str]]:
-    """The parsed command line, and the recipe arguments every run of the ablation shares."""
+def arguments(description: str, out: str, extra=None) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed command line, and the recipe arguments every run of the ablation shares; ``extra(parser)``
+    adds a script's own options."""
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--data-root", default="data/synth")
     parser.add_argument("--config", default="recipes/configs/demo.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

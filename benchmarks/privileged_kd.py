@@ -47,13 +47,22 @@ POOL_EPOCHS = 2
 METRICS = ("ccc_valence", "ccc_arousal", "expr", "au")
 
 
+def add_selection(parser) -> None:
+    """Options that run a part of the ablation."""
+    parser.add_argument("--fusions", nargs="+", choices=list(TEACHERS), default=list(TEACHERS))
+    parser.add_argument("--students", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
+    parser.add_argument("--no-pool", dest="pool", action="store_false", help="leave out the MT-PKDOT rows")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the results (default: "
+                        "benchmarks/results/privileged_kd.json)")
+
+
 def scores(best: dict) -> dict[str, float]:
     return {"ccc_valence": best["va"]["ccc_valence"], "ccc_arousal": best["va"]["ccc_arousal"],
             "expr": best["expr"]["f1_macro"], "au": best["au"]["f1_mean"], "best_epoch": best["epoch"]}
 
 
 def main() -> int:
-    args, common = arguments(__doc__.splitlines()[0], "runs/privileged_kd")
+    args, common = arguments(__doc__.splitlines()[0], "runs/privileged_kd", extra=add_selection)
     common = [*common, *COMMON]
     results: dict = {"config": args.config, "data_root": args.data_root, "epochs": args.epochs,
                      "train_clips": args.train_clips, "variants": {}}
@@ -69,14 +78,16 @@ def main() -> int:
         baseline = run_recipe("mtl_teacher", [*seeded, "model.modalities=[visual]"], folder / "visual_only",
                               args.epochs)
         record("visual-only baseline", seed, scores(baseline))
-        for fusion, overrides in TEACHERS.items():
+        for fusion, overrides in ((f, TEACHERS[f]) for f in args.fusions):
             teacher = folder / f"teacher_{fusion}"
             record(f"{fusion} teacher", seed, scores(run_recipe("mtl_teacher", [*seeded, *overrides], teacher,
                                                                 args.epochs)))
-            for name, extra in STUDENTS.items():
+            for name, extra in ((n, STUDENTS[n]) for n in args.students):
                 run = folder / f"{fusion}_{name.replace('+ ', '').replace(' ', '_')}"
                 record(f"{fusion}: {name}", seed, scores(run_recipe(
                     "student_kd", [*seeded, "--teacher", str(teacher), *STUDENT, *extra], run, args.epochs)))
+            if not args.pool:
+                continue
             pool = folder / f"pool_{fusion}"
             record(f"{fusion} teacher pool (joint)", seed, scores(run_recipe(
                 "teacher_pool", [*seeded, "--teacher", str(teacher), f"train.epochs={POOL_EPOCHS}"], pool,
@@ -86,7 +97,7 @@ def main() -> int:
                 args.epochs)))
     summarize(results["variants"], METRICS)
     results["minutes"] = round((time.perf_counter() - started) / 60, 1)
-    path = ROOT / "benchmarks" / "results" / "privileged_kd.json"
+    path = args.json or ROOT / "benchmarks" / "results" / "privileged_kd.json"
     write_json(path, results)
     print("\n" + table(results["variants"], METRICS, ("CCC-V", "CCC-A", "EXPR F1", "AU F1")))
     print(f"\nwritten to {path} ({results['minutes']} min)")
