@@ -24,6 +24,7 @@ Writes ``benchmarks/results/learnability.json`` (``--json`` to change) and print
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
@@ -135,7 +136,6 @@ def summary(history: list[dict]) -> dict:
 def toolkit_run(overrides: list[str], run: Path, common: list[str], epochs: int) -> dict:
     """Rungs (c) and (d): the visual-only recipe; its per-epoch validation CCCs from metrics.csv."""
     run_recipe("mtl_teacher", [*common, "model.modalities=[visual]", *overrides], run, epochs)
-    import csv
     with open(run / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return summary([{"epoch": int(r["epoch"]), "ccc_valence": float(r["val_ccc_valence"]),

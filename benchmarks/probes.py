@@ -27,7 +27,6 @@ what label noise and rater lag leave to any model.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -176,10 +175,6 @@ def split_features(layout, split: str, stride: int, audio: AudioStore, truth: di
             parts["latent"].append(truth[video][keep])
     out = {k: np.concatenate(v) for k, v in parts.items() if v}
     return out
-
-
-def standardise(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    return (x - reference.mean(0)) / (reference.std(0) + 1e-6)
 
 
 class Ridge:
