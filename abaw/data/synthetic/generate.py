@@ -22,7 +22,7 @@ from abaw.data.synthetic.params import SynthParams
 from abaw.data.synthetic.plan import VideoPlan, plan_videos
 from abaw.data.synthetic.render import PersonLabels, render_video
 from abaw.errors import command
-from abaw.io import write_text
+from abaw.io import atomic_path, write_text
 from abaw.progress import progress_bar
 
 MANIFEST = "synthetic.json"
@@ -86,7 +86,7 @@ def _video_entry(plan: VideoPlan, labels: list[PersonLabels]) -> dict:
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """An ``.npz`` (read by ``np.load``) whose bytes depend only on the arrays: fixed entry times, given order."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
@@ -94,8 +94,8 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                              compress_type=zipfile.ZIP_DEFLATED)
 
 
-def generate(out: str | os.PathLike, seed: int = 0, videos: int = DEFAULT_VIDEOS, seconds: float = DEFAULT_SECONDS, *,
-             overwrite: bool = False, workers: int | None = None, progress: bool = True,
+def generate(out: str | os.PathLike, seed: int = 0, videos: int = DEFAULT_VIDEOS, seconds: float = DEFAULT_SECONDS,
+             *, overwrite: bool = False, workers: int | None = None, progress: bool = True,
              params: SynthParams | None = None) -> Path:
     """Writes a synthetic Aff-Wild2 in the organisers' on-disk layout under ``out``.
 
@@ -139,7 +139,8 @@ def generate(out: str | os.PathLike, seed: int = 0, videos: int = DEFAULT_VIDEOS
     }
     # The latent valence / arousal of every annotated person at every frame, for the probes' oracle row
     # (benchmarks/probes.py): what the rater noise and lag leave to any model. Not part of the organisers' layout.
-    _write_npz(out / LATENT_TRUTH, {person.name: person.latent_va for plan in plans for person in results[plan.index]})
+    _write_npz(out / LATENT_TRUTH,
+               {person.name: person.latent_va for plan in plans for person in results[plan.index]})
     write_text(out / "README.md",
                "Synthetic Aff-Wild2 in the ABAW organisers' on-disk layout (not real data; see docs/synthetic.md).\n"
                f"Made with: abaw-synth {out.name} --seed {seed} --videos {videos} --seconds {seconds:g}\n")
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=DEFAULT_VIDEOS,
                         help=f"number of video files, at least 6 (default: {DEFAULT_VIDEOS})")
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
-                        help=f"mean video length in seconds; each video's varies by +-25%% (default: {DEFAULT_SECONDS})")
+                        help=f"mean video length in seconds; each video's varies by +-25%% "
+                             f"(default: {DEFAULT_SECONDS})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it is not empty, only if an earlier (or interrupted) abaw-synth wrote "
                              "it (default: off)")
