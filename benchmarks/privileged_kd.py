@@ -31,9 +31,9 @@ from pathlib import Path
 from abaw.io import write_json
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ablation import ROOT, arguments, run_recipe, summarize, table  # noqa: E402
+from ablation import ROOT, arguments, difference_table, paired_differences, run_recipe, summarize, table  # noqa: E402
 
-COMMON = ["data.val_stride=3", "train.early_stop=0"]
+COMMON = ["data.val_stride=3"]
 TEACHERS = {"concat": ["model.fusion=concat"], "jca": ["model.fusion=jca", "model.attention_width=64"]}
 STUDENT = ["model.modalities=[visual]", "model.fusion=concat", "distill.teacher_outputs=exported"]
 STUDENTS: dict[str, list[str]] = {
@@ -45,6 +45,15 @@ STUDENTS: dict[str, list[str]] = {
 MT_PKDOT = ["distill.privileged=[ot,centroid]", "distill.pool_selection=sample", "distill.pool_confidence=error"]
 POOL_EPOCHS = 2
 METRICS = ("ccc_valence", "ccc_arousal", "expr", "au")
+
+
+def claims(fusion: str) -> list[tuple[str, str]]:
+    """The seed papers' claims as (variant, reference) pairs, compared on arousal CCC seed by seed: every student
+    against the visual-only baseline (PKD), OT against PKD's cosine (PKDOT), the pool against one teacher
+    (MT-PKDOT)."""
+    baseline = "visual-only baseline"
+    return [*((f"{fusion}: {name}", baseline) for name in [*STUDENTS, "+ MT-PKDOT"]),
+            (f"{fusion}: + PKDOT", f"{fusion}: + cosine + NTM"), (f"{fusion}: + MT-PKDOT", f"{fusion}: + PKDOT")]
 
 
 def add_selection(parser) -> None:
@@ -96,10 +105,13 @@ def main() -> int:
                 "student_kd", [*seeded, "--teacher", str(pool), *STUDENT, *MT_PKDOT], folder / f"{fusion}_MT-PKDOT",
                 args.epochs)))
     summarize(results["variants"], METRICS)
+    results["paired_differences"] = paired_differences(
+        results["variants"], [pair for fusion in args.fusions for pair in claims(fusion)], "ccc_arousal")
     results["minutes"] = round((time.perf_counter() - started) / 60, 1)
     path = args.json or ROOT / "benchmarks" / "results" / "privileged_kd.json"
     write_json(path, results)
     print("\n" + table(results["variants"], METRICS, ("CCC-V", "CCC-A", "EXPR F1", "AU F1")))
+    print("\n" + difference_table(results["paired_differences"]))
     print(f"\nwritten to {path} ({results['minutes']} min)")
     return 0
 
