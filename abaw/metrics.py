@@ -3,7 +3,7 @@
 Each formula lives here once. Every metric is computed over the WHOLE set it is given (pooled over all frames
 of all videos, never averaged per batch or per video), in numpy and float64, with O(N) memory. Frames whose
 target is a "no label" marker (``VA_IGNORE``, ``EXPR_IGNORE``, ``AU_IGNORE`` from :mod:`abaw.tasks`) are left
-out of every metric. Source: ``shared/notes/abaw-format.md``, section "Metrics".
+out of every metric. Source: ``docs/abaw-format.md``, section "Metrics".
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     abaw-predict RUN_DIR --data-root ROOT --split {train,val,test} --out PRED_DIR [--mtl]
 
-Writes one ``<video>.csv`` per video (design.md's predictions format), frames without a face included: their
+Writes one ``<video>.csv`` per video (the predictions format of docs/design.md), frames without a face included: their
 clips show the retained face, as in training. Each file is written as soon as its video is predicted, so memory
 does not grow with the split. By default the visual backbone runs once per distinct face crop, and every window
 is gathered from those features (``abaw.data.video_batches``); ``--per-window`` runs it on each window's T

@@ -1,4 +1,4 @@
-"""The predictions directory: one ``<video>.csv`` per video, one row per frame (design.md).
+"""The predictions directory: one ``<video>.csv`` per video, one row per frame (docs/design.md).
 
 Header ``frame,valence,arousal,Neutral,...,Other,AU1,...,AU26``; the columns of a task that was not predicted
 may be left out. ``frame`` is 1-based; EXPR and AU columns are probabilities. ``abaw-predict`` writes it,

@@ -1,7 +1,7 @@
 """The three ABAW tasks and their file-format facts, in one place.
 
 Every header, class order and "no label" value that the organisers' files use lives here, so that readers,
-writers, metrics and the synthetic generator cannot drift apart. Source: ``shared/notes/abaw-format.md``.
+writers, metrics and the synthetic generator cannot drift apart. Explained in ``docs/abaw-format.md``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CHALLENGE_FOLDERS: dict[str, tuple[str, ...]] = {
 }
 MTL_FOLDER = "MTL_Challenge"
 
-# Columns of a predictions file (design.md): one row per frame, 1-based frame, probabilities for EXPR and AU.
+# Columns of a predictions file (docs/design.md): one row per frame, 1-based frame, probabilities for EXPR and AU.
 PREDICTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "va": VA_COLUMNS,
     "expr": EXPR_CLASSES,

@@ -1,4 +1,4 @@
-"""MT-PKDOT stage 1: grow a trained teacher into a teacher pool by self-distillation (methods.md section 4).
+"""MT-PKDOT stage 1: grow a trained teacher into a teacher pool by self-distillation (docs/methods.md section 4).
 
 Each modality's embedding of the teacher gets an adapter into the joint embedding's space (hidden width
 ``distill.pool_adapter_dim``) and its own task heads. The adapters align with the joint embedding (cosine)

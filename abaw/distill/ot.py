@@ -1,4 +1,4 @@
-"""Structural distillation by optimal transport (PKDOT, Aslam et al.; methods.md section 3).
+"""Structural distillation by optimal transport (PKDOT, Aslam et al.; docs/methods.md section 3).
 
 The teacher's knowledge is the SHAPE of its embedding space over a batch, not its points: the cosine-similarity
 matrices of teacher and student embeddings (B x B) are compared row by row. Each row is cut down to k anchor

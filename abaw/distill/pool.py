@@ -1,4 +1,4 @@
-"""MT-PKDOT's two stages on a teacher with a pool (:class:`abaw.models.pool.TeacherPool`; methods.md section 4).
+"""MT-PKDOT's two stages on a teacher with a pool (:class:`abaw.models.pool.TeacherPool`; docs/methods.md section 4).
 
 Stage 1, self-distillation (:func:`pool_losses`): each modality's adapted embedding follows the joint embedding
 (1 - cos per sample; the joint embedding is the target, detached) and its own heads learn the tasks. The

@@ -1,4 +1,4 @@
-"""Privileged distillation on embeddings (PKD, Aslam et al., CVPRW 2023; methods.md section 2): the
+"""Privileged distillation on embeddings (PKD, Aslam et al., CVPRW 2023; docs/methods.md section 2): the
 visual-only student's embedding follows the audio-visual teacher's fused one, per sample, and a
 negative-transfer module drops the distillation where the teacher itself is wrong.
 """

@@ -4,7 +4,7 @@ the student follows the teacher's valence-arousal (1 - CCC), its tempered expres
 
 The student's logits are tempered by the same T, and the expression term is scaled by T^2 (Hinton et al.) so
 that its gradients keep their size whatever T is. Arguments are (student, teacher) everywhere: the public
-code of the paper swapped prediction and target, which methods.md lists as a fault.
+code of the paper swapped prediction and target, which docs/methods.md lists as a fault.
 """
 
 from __future__ import annotations

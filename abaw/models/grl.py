@@ -2,7 +2,7 @@
 
 The discriminator learns which task set a batch came from; the reversed gradient pushes the shared embedding
 the other way, towards features that do not tell the task sets apart. The reversal touches the GRADIENT only:
-the forward pass is the identity (the paper's public code also scaled the forward pass, which methods.md lists
+the forward pass is the identity (the paper's public code also scaled the forward pass, which docs/methods.md lists
 as a fault).
 """
 

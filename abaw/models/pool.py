@@ -1,4 +1,4 @@
-"""MT-PKDOT's teacher pool (Aslam et al.; methods.md section 4): besides the joint (fused) embedding, each
+"""MT-PKDOT's teacher pool (Aslam et al.; docs/methods.md section 4): besides the joint (fused) embedding, each
 modality's own embedding of the teacher becomes a teacher, through an adapter that maps it into the joint
 embedding's space, with its own task heads.
 

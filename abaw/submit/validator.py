@@ -5,7 +5,7 @@ shares no code path with the writer beyond the file names, so a bug in the write
 submission made by another tool can be checked the same way. Every problem is reported as one line naming
 the file (and the line number where there is one); nothing stops at the first problem.
 
-What is expected, per edition (``shared/notes/abaw-format.md``, "Test-set submissions"):
+What is expected, per edition (``docs/abaw-format.md``, "Submission formats"):
 
 - 3rd edition, uni-task: ``<challenge folder>/<video>.txt`` for every test video, header = the annotation
   header, one line per frame of the video.
@@ -28,7 +28,7 @@ from abaw.data.manifest import build_manifest
 from abaw.tasks import ANNOTATION_HEADER, AU_NAMES, EXPR_CLASSES, MTL_HEADER, SUBMISSION_HEADER, VA_COLUMNS
 
 CHALLENGES: tuple[str, ...] = ("va", "expr", "au", "mtl")
-FIRST_EDITION = 3  # the first edition whose submission format is documented (abaw-format.md)
+FIRST_EDITION = 3  # the first edition whose submission format is documented (docs/abaw-format.md)
 MAX_SHOWN = 20  # problems of one kind listed per file before the rest are counted in one line
 
 # File (4th+ edition) and folder (3rd edition) names of each challenge in a submission directory.

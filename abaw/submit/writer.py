@@ -1,6 +1,6 @@
 """Turn a predictions directory into the organisers' test-set submission files.
 
-The formats (``shared/notes/abaw-format.md``, "Test-set submissions"): per-video files for the 3rd edition's
+The formats (``docs/abaw-format.md``, "Submission formats"): per-video files for the 3rd edition's
 uni-task challenges, one file per challenge in the sample file's row order from the 4th edition on, and one
 MTL file in the test list's order. EXPR is written as the argmax class, AU as ``probability >= threshold``.
 
