@@ -110,6 +110,18 @@ class Layout:
         if missing:
             raise LayoutError("missing: " + "; ".join(missing) + "\nwhat was found:\n" + self.describe())
 
+    def stream_file(self, stream: str, name: str) -> Path | None:
+        """The file (or folder) that input stream ``stream`` reads for annotation name ``name``: "faces" its
+        crop folder, "audio" its video file; None where there is none."""
+        if stream == "faces":
+            return self.crop_folders.get(name)
+        if stream == "audio":
+            try:
+                return self.video_file(name)
+            except LayoutError:
+                return None
+        raise LayoutError(f"an Aff-Wild2 tree provides the faces and audio streams, not {stream!r}")
+
     def video_file(self, name: str) -> Path:
         """The video file of an annotation name; ``_left`` / ``_right`` share their video's file."""
         stem = source_video_name(name)

@@ -19,13 +19,14 @@ import pandas as pd
 
 from abaw.data.annotations import AnnotationError, read_frame_list, read_mtl_file, read_task_file, read_video_list
 from abaw.data.layout import Layout, LayoutError
-from abaw.data.video import VideoError, count_frames, probe
+from abaw.data.video import VideoError, count_frames, fps_from_name, probe
 from abaw.progress import progress_bar
 from abaw.tasks import AU_IGNORE, AU_NAMES, EXPR_IGNORE, TASKS, VA_IGNORE, frame_image_name, source_video_name
 
 log = logging.getLogger(__name__)
 
 RETENTION_MODES = ("last", "black")
+DATASET = "affwild2"  # the ``dataset`` column of the manifests built here (registered in abaw.datasets)
 _CROP_RE = re.compile(r"^(\d+)\.jpg$", re.IGNORECASE)
 
 
@@ -34,12 +35,14 @@ class Manifest:
     """Frames and videos of one split.
 
     Attributes:
-        frames: one row per frame: ``video`` (annotation name, categorical), ``frame`` (1-based), ``split``,
-            ``valence``, ``arousal`` (-5 = no label), ``expr`` (-1), ``AU1`` ... ``AU26`` (-1), ``has_face``
+        frames: one row per frame: ``dataset`` (its registered name, ``abaw.datasets``), ``video`` (annotation
+            name, categorical), ``frame`` (1-based), ``time`` (seconds from the start of the video to the start
+            of the frame, (frame - 1) / fps; NaN where the frame rate is unknown), ``split``, ``valence``, ``arousal`` (-5 = no label), ``expr`` (-1), ``AU1`` ... ``AU26`` (-1), ``has_face``
             (a crop exists for this frame), ``face_frame`` (the crop to show for it; -1 = none, a black frame).
         videos: one row per annotation name (index ``video``): ``source`` (video file stem), ``n_frames``,
             ``crop_folder`` (or None), ``crops`` (sorted frames that have a crop), ``tasks`` (the tasks labelled
-            in this split, e.g. "va,au").
+            in this split, e.g. "va,au"), ``fps`` (the frame rate of its video file, else the one its name
+            carries; NaN for neither).
         kind: "uni" for whole videos of the uni-task challenges, "mtl" for the MTL set's static frames.
     """
 
@@ -271,23 +274,37 @@ def _video_entry(layout: Layout, name: str, frames: np.ndarray, table: dict[str,
     elif crops[-1] > n_frames:
         log.warning("%s: crops go up to frame %d but the organisers' files list %d frames; the extra crops "
                     "are unused", name, crops[-1], n_frames)
+    fps = _frame_rate(layout, name)
     rows = pd.DataFrame({
+        "dataset": DATASET,
         "video": name,
         "frame": frames.astype(np.int32),
+        "time": (frames - 1) / fps,
         "split": split,
         **table,
         "has_face": np.isin(frames, crops),
         "face_frame": retained_face_frames(frames, crops, retention).astype(np.int32),
     })
     video = {"video": name, "source": source_video_name(name), "n_frames": n_frames,
-             "crop_folder": str(folder) if folder else None, "crops": crops, "tasks": tasks}
+             "crop_folder": str(folder) if folder else None, "crops": crops, "tasks": tasks, "fps": fps}
     return rows, video
+
+
+def _frame_rate(layout: Layout, name: str) -> float:
+    """The frame rate of a video's file; without a readable file, the one in its name; else NaN (its frames'
+    times are unknown: the clips that need them say so, ``abaw.data.clips``)."""
+    try:
+        return probe(layout.video_file(name)).fps
+    except (LayoutError, VideoError):
+        fps = fps_from_name(name)
+        return float("nan") if fps is None else fps
 
 
 def _assemble(entries: list[tuple[pd.DataFrame, dict]], kind: str) -> Manifest:
     if not entries:
         raise LayoutError("no annotated videos found for this split")
     frames = pd.concat([rows for rows, _ in entries], ignore_index=True)
+    frames["dataset"] = frames["dataset"].astype("category")
     frames["video"] = frames["video"].astype("category")
     frames["split"] = frames["split"].astype("category")
     table = pd.DataFrame([video for _, video in entries]).set_index("video")
