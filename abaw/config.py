@@ -39,6 +39,10 @@ class DataConfig:
         window_frames: faces in the past window (ABAW 2022 paper: 6).
         window_seconds: span of the face window (the paper: 2 s).
         audio_seconds: past audio per clip (the paper: 10 s), at the model's ``sample_rate``.
+        physio_seconds: past physiology (ECG, EDA) per clip, at the model's ``physio_rate``.
+        label_shift_s: the annotation delay of a dataset rated continuously (RECOLA): the label of the frame at
+            t is the rating at t + label_shift_s. Chosen on training data (``benchmarks/recola_probes.py``),
+            never on the reported set; ignored by Aff-Wild2, whose labels are per frame.
         retention: "last" (a face-less frame shows the last earlier crop) or "black".
         cache_dir: where decoded audio and the face caches are kept (default ``$ABAW_CACHE`` or
             ``~/.cache/abaw``).
@@ -76,6 +80,8 @@ class DataConfig:
     window_frames: int = 6
     window_seconds: float = 2.0
     audio_seconds: float = 10.0
+    physio_seconds: float = 10.0
+    label_shift_s: float = 0.0
     retention: str = "last"
     cache_dir: str | None = None
     face_cache: str = "none"
@@ -306,6 +312,7 @@ def _one_line(error: Exception) -> str:
 POSITIVE, AT_LEAST_ONE, NOT_NEGATIVE, UNIT_INTERVAL = "a positive number", "at least 1", "0 or more", "in [0, 1)"
 DOMAINS = {
     "DataConfig": {"window_frames": AT_LEAST_ONE, "window_seconds": NOT_NEGATIVE, "audio_seconds": NOT_NEGATIVE,
+                   "physio_seconds": POSITIVE, "label_shift_s": NOT_NEGATIVE,
                    "num_workers": NOT_NEGATIVE, "train_clips": NOT_NEGATIVE, "val_stride": AT_LEAST_ONE,
                    "task_set_shares": POSITIVE},
     "TrainConfig": {"epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "lr": POSITIVE, "weight_decay": NOT_NEGATIVE,
@@ -319,7 +326,9 @@ DOMAINS = {
                       "pool_adapter_dim": AT_LEAST_ONE, "pool_alignment_weight": NOT_NEGATIVE,
                       "pool_heads_weight": NOT_NEGATIVE},
     "ModelConfig": {"image_size": AT_LEAST_ONE, "temporal_dim": AT_LEAST_ONE, "audio_dim": AT_LEAST_ONE,
-                    "sample_rate": AT_LEAST_ONE, "soundnet_width": AT_LEAST_ONE, "fusion_dims": AT_LEAST_ONE,
+                    "sample_rate": AT_LEAST_ONE, "soundnet_width": AT_LEAST_ONE,
+                    "physio_rate": AT_LEAST_ONE, "physio_dim": AT_LEAST_ONE, "physio_width": AT_LEAST_ONE,
+                    "fusion_dims": AT_LEAST_ONE,
                     "dropout": UNIT_INTERVAL, "attention_width": AT_LEAST_ONE, "attention_heads": AT_LEAST_ONE,
                     "attention_layers": AT_LEAST_ONE, "task_sets": NOT_NEGATIVE,
                     "discriminator_dims": AT_LEAST_ONE, "projection_dim": NOT_NEGATIVE,

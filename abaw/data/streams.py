@@ -151,3 +151,5 @@ def audio_store(config: ExperimentConfig) -> AudioStore:
 
 register_stream("faces", lambda config: FaceStream())
 register_stream("audio", lambda config: AudioStream(audio_store(config), config.data.audio_seconds))
+# Streams defined in their own modules register themselves on import.
+import abaw.data.physio  # noqa: E402,F401

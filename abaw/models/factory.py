@@ -22,6 +22,7 @@ from abaw.models.fusion import ConcatFusion, JointCrossAttentionFusion, Transfor
 from abaw.models.grl import TaskDiscriminator
 from abaw.models.heads import MultitaskHeads
 from abaw.models.multitask import MultitaskModel
+from abaw.models.physio import PhysioEncoder
 from abaw.models.pool import TeacherPool
 from abaw.models.visual import VisualEncoder, load_backbone_weights
 
@@ -46,6 +47,9 @@ class ModelConfig:
         sample_rate: rate of ``batch["audio"]`` in Hz.
         soundnet_width: channels of the first audio conv, doubled along the stack; the log-mel CNN uses
             2, 4, 8 and 16 times this.
+        physio_rate: rate of ``batch["physio"]`` (ECG, EDA) in Hz; the stream resamples the files to it.
+        physio_dim: width of the physiology embedding.
+        physio_width: channels of the physiology CNN's first conv, doubled along its four blocks.
         fusion: "concat" (concatenation + dense feature extractor), "jca" (joint cross-attention over the
             modalities' sequences, Praveen et al. 2022) or "transformer" (a multimodal transformer over them).
         fusion_dims: widths of the dense layers after fusion (the paper: 1024, 512); the last one is the
@@ -76,6 +80,9 @@ class ModelConfig:
     audio_dim: int = 512
     sample_rate: int = 16000
     soundnet_width: int = 16
+    physio_rate: int = 100
+    physio_dim: int = 128
+    physio_width: int = 16
     fusion: str = "concat"
     fusion_dims: tuple[int, ...] = (1024, 512)
     dropout: float = 0.5
@@ -133,8 +140,12 @@ def _audio(config: ModelConfig) -> nn.Module:
     raise ValueError(f"unknown audio encoder {config.audio_encoder!r}; choose soundnet or logmel")
 
 
+def _physio(config: ModelConfig) -> nn.Module:
+    return PhysioEncoder(config.physio_dim, width=config.physio_width)
+
+
 # Modality name -> builder of its encoder. An encoder has `input_key` (the batch key it reads) and `out_dim`.
-ENCODERS: dict[str, EncoderBuilder] = {"visual": _visual, "audio": _audio}
+ENCODERS: dict[str, EncoderBuilder] = {"visual": _visual, "audio": _audio, "physio": _physio}
 
 FUSIONS: tuple[str, ...] = ("concat", "jca", "transformer")
 
