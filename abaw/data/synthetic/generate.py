@@ -27,6 +27,7 @@ from abaw.progress import progress_bar
 
 MANIFEST = "synthetic.json"
 LATENT_TRUTH = "latent_truth.npz"
+FACE_GEOMETRY = "face_geometry.npz"  # per person: <name>.box (n, 4) and <name>.landmarks (n, 5, 2), video pixels
 # The default set: many people (what a model must learn to ignore is identity; the real training set has
 # hundreds) and videos long enough, at 5 latent correlation times, that a slow drift of light or pose within a
 # video cannot pass for the slow labels (at 10 s it did: docs/synthetic.md). 72 x 25 s gives 44 training
@@ -141,6 +142,10 @@ def generate(out: str | os.PathLike, seed: int = 0, videos: int = DEFAULT_VIDEOS
     # (benchmarks/probes.py): what the rater noise and lag leave to any model. Not part of the organisers' layout.
     _write_npz(out / LATENT_TRUTH,
                {person.name: person.latent_va for plan in plans for person in results[plan.index]})
+    # Where each face is drawn in its video (NaN while turned away), for checking abaw-faces against the truth.
+    _write_npz(out / FACE_GEOMETRY, {f"{person.name}.{part}": getattr(person, f"face_{part}")
+                                     for plan in plans for person in results[plan.index]
+                                     for part in ("box", "landmarks")})
     write_text(out / "README.md",
                "Synthetic Aff-Wild2 in the ABAW organisers' on-disk layout (not real data; see docs/synthetic.md).\n"
                f"Made with: abaw-synth {out.name} --seed {seed} --videos {videos} --seconds {seconds:g}\n")

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from abaw.data.synthetic.face import FaceRenderer, FaceState, random_identity
+from abaw.data.synthetic.geometry import face_in_frame, face_points, to_crop, to_frame
 from abaw.data.synthetic.latent import affect, control_length, frame_indices, lighting, nuisance, rated, runs_mask
 from abaw.data.synthetic.media import AVWriter
 from abaw.data.synthetic.params import SynthParams
@@ -33,6 +34,8 @@ class PersonLabels:
     has_face: np.ndarray  # (n,) bool: a crop exists
     latent_va: np.ndarray  # (n, 2) the latent valence and arousal the face and voice show; the labels above are
     # the raters' gold standard of it
+    face_box: np.ndarray  # (n, 4) x1, y1, x2, y2 of the drawn face in the video frame, NaN while turned away
+    face_landmarks: np.ndarray  # (n, 5, 2) its eyes, nose and mouth corners there (abaw.data.synthetic.geometry)
 
 
 def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) -> list[PersonLabels]:
@@ -70,6 +73,9 @@ def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) ->
         d.mkdir(parents=True, exist_ok=True)
     (out / plan.file).parent.mkdir(parents=True, exist_ok=True)
     writer = AVWriter(out / plan.file, fps, plan.size, audio, plan.sample_rate, p)
+    # Where each face is drawn, for checking face detectors: computed beside the drawing, never changing it.
+    boxes = [np.full((n, 4), np.nan, np.float32) for _ in plan.persons]
+    landmarks = [np.full((n, 5, 2), np.nan, np.float32) for _ in plan.persons]
     hold = p.hold_frames
     for start in range(0, n, BATCH * hold):
         frames = np.arange(start, min(n, start + BATCH * hold))
@@ -77,7 +83,8 @@ def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) ->
         pictures, shown = np.unique(frames - frames % hold, return_inverse=True)
         idx = at[pictures]
         sprites = []  # per person, the face sprite of each picture
-        for ident, aff, nui, faces, crop_dir in zip(identities, affects, nuisances, has_face, crop_dirs):
+        for who, (ident, aff, nui, faces, crop_dir) in enumerate(zip(identities, affects, nuisances, has_face,
+                                                                   crop_dirs)):
             state = FaceState(aff.valence[idx], aff.arousal[idx], aff.aus[idx], nui.blink[idx], nui.gaze[idx],
                               nui.crop_jitter[idx], light[idx])
             rgb, coverage = renderer.render(ident, state, rng, noise_std)
@@ -91,6 +98,11 @@ def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) ->
                         Image.fromarray(rgb[shown[j]]).save(path, "JPEG", quality=quality)
                         written[shown[j]] = path
             sprites.append([face_sprite(rgb[k], coverage[k]) for k in range(len(pictures))])
+            in_crop = to_crop(face_points(ident, aff.valence[idx], aff.aus[idx], p), nui.crop_jitter[idx])
+            box, marks = face_in_frame(to_frame(in_crop[shown], scene.anchors[who], scene.face_px, plan.size[0],
+                                                nui.head[idx[shown]]))
+            seen = faces[frames]
+            boxes[who][frames[seen]], landmarks[who][frames[seen]] = box[seen], marks[seen]
         last, image = None, None
         for j, frame in enumerate(frames):
             visible = tuple(bool(faces[frame]) for faces in has_face)
@@ -104,8 +116,8 @@ def render_video(out: str | Path, plan: VideoPlan, seed: int, p: SynthParams) ->
 
     labels = []
     raters = np.random.default_rng([seed, 5, plan.index])  # its own stream: labels do not depend on rendering
-    for person, aff, faces in zip(plan.persons, affects, has_face):
+    for person, aff, faces, box, marks in zip(plan.persons, affects, has_face, boxes, landmarks):
         gold_valence, gold_arousal = rated(raters, aff.valence, p), rated(raters, aff.arousal, p)
         labels.append(PersonLabels(person, gold_valence[at], gold_arousal[at], aff.expression[at], aff.aus[at], faces,
-                                   np.column_stack([aff.valence[at], aff.arousal[at]]).astype(np.float32)))
+                                   np.column_stack([aff.valence[at], aff.arousal[at]]).astype(np.float32), box, marks))
     return labels
