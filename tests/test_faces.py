@@ -2,8 +2,8 @@
 
 Two kinds of video with known faces:
 - a real photograph (scikit-image's astronaut portrait, shipped in its wheel) moved, scaled and turned through a
-  generated video, once alone and once beside its mirror image (two people, left and right). Its 5 landmarks
-  and face box were marked by hand on the photograph (below), independently of any detector;
+  generated video, once alone and once beside its mirror image (two people, left and right), with landmarks and
+  a face box marked by hand on the photograph (``abaw.faces.known_faces``);
 - the synthetic Aff-Wild2 (conftest's ``synth_root``), whose generator records where it draws each face
   (``face_geometry.npz``).
 """
@@ -12,26 +12,18 @@ from __future__ import annotations
 
 import csv
 import json
-from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
 
 from abaw.faces import DETECTION_COLUMNS, canonical_landmarks, read_report, similarity
-from abaw.faces.align import apply
 from abaw.faces.cli import main as faces_main
+from abaw.faces.known_faces import photo_video
 from abaw.faces.scoring import score_report
 from abaw.faces.track import iou
 
-skimage_data = pytest.importorskip("skimage.data")
-
-# Marked by hand on skimage.data.astronaut() (512x512), pixels: pupils, nose tip, mouth corners; the face box
-# runs from cheek to cheek and from the hairline to the chin.
-ASTRONAUT_LANDMARKS = np.array([[203.8, 101.7], [245.8, 103.7], [224.2, 127.0], [203.3, 140.8], [244.2, 142.2]])
-ASTRONAUT_FACE_BOX = np.array([181.0, 75.0, 264.0, 177.0])
-PATCH = (140, 20, 310, 230)  # the part of the photograph moved through the video: head, hair, some background
+pytest.importorskip("skimage.data")  # the photograph (test extra)
 
 # Thresholds of the tests (the measured values are in docs/faces.md).
 PHOTO_RECALL = 0.95  # photographs: nearly every face found at IoU >= 0.5
@@ -42,66 +34,6 @@ PHOTO_MISALIGNMENT = 0.05  # the part of it due to the detector: true landmarks 
 SYNTH_RECALL = 0.80  # drawn cartoon faces: MTCNN was trained on photographs and misses some
 SYNTH_NME = 0.20
 SYNTH_MISALIGNMENT = 0.10
-
-
-def _photo_video(path, frames: int, two_people: bool, fps: int = 25, size=(640, 360), gap=()):
-    """Write a video of the astronaut (and her mirror image on the right) moving; return the true faces.
-
-    Args:
-        gap: frames where the right-hand person is not shown.
-
-    Returns:
-        person name -> (boxes (frames, 4), landmarks (frames, 5, 2)), NaN where not shown.
-    """
-    photo = Image.fromarray(skimage_data.astronaut()).crop(PATCH)
-    points = ASTRONAUT_LANDMARKS - PATCH[:2]
-    corners = np.array([[ASTRONAUT_FACE_BOX[i], ASTRONAUT_FACE_BOX[j]] for i, j in ((0, 1), (2, 1), (2, 3), (0, 3))])
-    corners = corners - PATCH[:2]
-    mirror = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    mirrored_points = np.array([photo.width, 0]) + np.array([-1, 1]) * points[[1, 0, 2, 4, 3]]  # sides swap
-    mirrored_corners = np.array([photo.width, 0]) + np.array([-1, 1]) * corners
-    people = {"left": (photo, points, corners)}
-    if two_people:
-        people["right"] = (mirror, mirrored_points, mirrored_corners)
-    rng = np.random.default_rng(7)
-    background = np.clip(rng.normal(0, 6, (size[1], size[0], 3)) + np.linspace(60, 200, size[0])[None, :, None],
-                         0, 255).astype(np.uint8)
-    name = path.stem
-    truth = {(f"{name}_{side}" if two_people else name): (np.full((frames, 4), np.nan), np.full((frames, 5, 2), np.nan))
-             for side in people}
-    container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=fps)
-    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-    stream.options = {"crf": "18", "preset": "veryfast"}
-    for t in range(frames):
-        canvas = Image.fromarray(background)
-        phase = 2 * np.pi * t / frames
-        for k, (side, (image, marks, box_corners)) in enumerate(people.items()):
-            if side == "right" and t in gap:
-                continue
-            # The two people come within a few pixels of each other mid-video and move apart again.
-            base = 0.27 if side == "left" else 0.73
-            toward = (1 if side == "left" else -1) * 0.09 * (1 - np.cos(phase)) / 2
-            centre = np.array([(base + toward) * size[0], size[1] * (0.48 + 0.05 * np.sin(2 * phase + k))])
-            scale = (0.9 if two_people else 1.2) + 0.2 * np.sin(phase + k)
-            angle = np.deg2rad(8 * np.sin(1.5 * phase + k))
-            rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-            offset = centre - rotation @ np.array([image.width / 2, image.height / 2])
-            forward = np.hstack([rotation, offset[:, None]])  # photo patch -> frame
-            inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2].reshape(-1)
-            moved = image.transform(size, Image.AFFINE, tuple(inverse), resample=Image.BILINEAR)
-            mask = Image.new("L", image.size, 255).transform(size, Image.AFFINE, tuple(inverse))
-            canvas.paste(moved, (0, 0), mask)
-            key = f"{name}_{side}" if two_people else name
-            face = apply(forward, box_corners)
-            truth[key][0][t] = [*face.min(0), *face.max(0)]
-            truth[key][1][t] = apply(forward, marks)
-        frame = av.VideoFrame.from_image(canvas)
-        frame.pts, frame.time_base = t, Fraction(1, fps)
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
-    container.close()
-    return truth
 
 
 def _score(out, video, truth):
@@ -115,7 +47,7 @@ def two_people(tmp_path_factory):
     folder = tmp_path_factory.mktemp("faces")
     video = folder / "videos" / "duo.mp4"
     video.parent.mkdir()
-    truth = _photo_video(video, 40, two_people=True, gap=range(20, 26))
+    truth = photo_video(video, 40, two_people=True, gap=range(20, 26))
     out = folder / "cropped_aligned"
     assert faces_main([str(video.parent), "--out", str(out)]) == 0
     return video, out, truth
@@ -189,7 +121,7 @@ def test_aligned_crop_puts_the_eyes_on_the_canonical_positions(two_people):
 
 def test_tracking_between_detections_holds_recall(tmp_path):
     video = tmp_path / "solo.mp4"
-    truth = _photo_video(video, 30, two_people=False)
+    truth = photo_video(video, 30, two_people=False)
     out = tmp_path / "crops"
     assert faces_main([str(video), "--out", str(out), "--detect-every", "5", "--size", "96", "--margin", "0.1"]) == 0
     rows, score = _score(out, "solo", truth)
