@@ -179,7 +179,12 @@ class MTCNN(nn.Module):
 
     @staticmethod
     def _crops(images: torch.Tensor, boxes: torch.Tensor, frame_of: torch.Tensor, size: int) -> torch.Tensor:
-        """Each box resampled to ``size`` x ``size`` (area average; zero outside the frame), normalised."""
+        """Each box resampled to ``size`` x ``size`` (zero outside the frame), normalised.
+
+        Each output pixel averages about one bilinear sample per source pixel of its share of the box: the area
+        average the networks were trained with. (Fewer samples, 2x2 per output pixel, are 5 times faster but
+        found a quarter fewer of the synthetic set's drawn faces.)
+        """
         rois = torch.cat([frame_of[:, None].to(boxes.dtype), boxes], dim=1)
         crops = roi_align(images, rois, output_size=size, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
         return (crops - 127.5) / 128.0
