@@ -38,7 +38,10 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """
     path = Path(path)
     try:
-        video_start = probe(path).start
+        try:
+            video_start = probe(path).start
+        except VideoError:
+            video_start = 0.0  # no video stream: a sound file (RECOLA's .wav), whose first sample is time 0
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise AudioError(f"{path}: no audio stream")

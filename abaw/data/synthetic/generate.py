@@ -180,17 +180,23 @@ def describe(out: str | os.PathLike) -> str:
 
 @command("abaw-synth")
 def main(argv: list[str] | None = None) -> int:
+    from abaw.data.synthetic import recola  # builds on this module, so imported here rather than at the top
+
     parser = argparse.ArgumentParser(
         prog="abaw-synth",
         description="Write a synthetic Aff-Wild2 (videos, face crops, annotations, test lists) in the ABAW "
-                    "organisers' on-disk layout. Deterministic for a seed.")
+                    "organisers' on-disk layout, or with --dataset recola a synthetic RECOLA (video, audio, ECG "
+                    "and EDA, ratings, face crops) in the AVEC 2016 layout. Deterministic for a seed.")
     parser.add_argument("out", type=Path, help="output folder (must be empty or absent, see --overwrite)")
+    parser.add_argument("--dataset", choices=("affwild2", "recola"), default="affwild2",
+                        help="which dataset's layout to write (default: affwild2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--videos", type=int, default=DEFAULT_VIDEOS,
-                        help=f"number of video files, at least 6 (default: {DEFAULT_VIDEOS})")
-    parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
+    parser.add_argument("--videos", type=int, default=None,
+                        help=f"number of video files, at least 6 (default: {DEFAULT_VIDEOS}); for recola, "
+                             f"recordings per split, at least 2 (default: {recola.DEFAULT_RECORDINGS})")
+    parser.add_argument("--seconds", type=float, default=None,
                         help=f"mean video length in seconds; each video's varies by +-25%% "
-                             f"(default: {DEFAULT_SECONDS})")
+                             f"(default: {DEFAULT_SECONDS}); for recola +-10%% (default: {recola.DEFAULT_SECONDS})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it is not empty, only if an earlier (or interrupted) abaw-synth wrote "
                              "it (default: off)")
@@ -198,11 +204,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="rendering processes; the files do not depend on it (default: up to 2)")
     args = parser.parse_args(argv)
     try:
-        out = generate(args.out, args.seed, args.videos, args.seconds, overwrite=args.overwrite,
-                       workers=args.workers)
+        if args.dataset == "recola":
+            out = recola.generate_recola(args.out, args.seed, args.videos or recola.DEFAULT_RECORDINGS,
+                                         args.seconds or recola.DEFAULT_SECONDS, overwrite=args.overwrite,
+                                         workers=args.workers)
+        else:
+            out = generate(args.out, args.seed, args.videos or DEFAULT_VIDEOS, args.seconds or DEFAULT_SECONDS,
+                           overwrite=args.overwrite, workers=args.workers)
     except (FileExistsError, ValueError) as err:
         print(f"abaw-synth: {err}", file=sys.stderr)
         return 2
     print(f"wrote {out.resolve()}")
-    print(describe(out))
+    print(recola.describe_recola(out) if args.dataset == "recola" else describe(out))
     return 0
