@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 
+from abaw.datasets import DATASETS
 from abaw.errors import AbawError
 from abaw.io import write_text
-from abaw.models.factory import ENCODERS, FUSIONS, ModelConfig, known_backbone
+from abaw.models.factory import AUDIO_ENCODERS, ENCODERS, FUSIONS, ModelConfig, known_backbone
 from abaw.models.visual import TEMPORAL_MODELS
+from abaw.task_registry import TASK_REGISTRY, get_task
 
 
 class ConfigError(AbawError, ValueError):
@@ -34,8 +36,10 @@ class DataConfig:
 
     Attributes:
         root: data root (a real Aff-Wild2 as unpacked, or an ``abaw-synth`` folder).
+        dataset: which registered dataset the root holds (``abaw.datasets``: "affwild2", ...); None: detected.
         annotations: annotations folder, when the root holds several editions'.
-        tasks: uni-task challenges whose videos are used.
+        tasks: the tasks trained and scored (names in :data:`abaw.task_registry.TASK_REGISTRY`; for Aff-Wild2
+            the uni-task challenges whose videos are used); the model has a head for each (``model.tasks``).
         window_frames: faces in the past window (ABAW 2022 paper: 6).
         window_seconds: span of the face window (the paper: 2 s).
         audio_seconds: past audio per clip (the paper: 10 s), at the model's ``sample_rate``.
@@ -75,6 +79,7 @@ class DataConfig:
     """
 
     root: str = "data/synth"
+    dataset: str | None = None
     annotations: str | None = None
     tasks: tuple[str, ...] = ("va", "expr", "au")
     window_frames: int = 6
@@ -178,7 +183,9 @@ class DistillConfig:
     teacher's, "cosine" and "centroid" go through a learned projection (``model.projection_dim``).
 
     Attributes:
-        teacher: the teacher's run folder (its BEST checkpoint is used).
+        teacher: the teacher's run folder (its BEST checkpoint is used). The distilling recipes set it from
+            ``--teacher``, so the run's saved ``config.yaml`` names its teacher, and a run resumed with another
+            teacher is refused as a run of another config.
         temperature: T of the tempered expression distribution (the paper: 2.5).
         privileged: the embedding losses used, among "cosine", "ot" and "centroid".
         cosine_weight: weight of "cosine".
@@ -352,15 +359,18 @@ def _check_domain(instance: Any, key: str, value: Any, where: str) -> None:
 
 TASK_SETS = ("va", "expr", "au", "mtl")
 PRIVILEGED = ("cosine", "ot", "centroid")
+SCHEDULES = ("constant", "cosine")
+# The string choices of the config, each checked when the config is read (:func:`resolve`), before anything is
+# built or any data is read.
 CHOICES = {("data", "mtl_window"): ("still", "video"), ("data", "validation"): ("tasks", "mtl"),
            ("data", "retention"): ("last", "black"), ("data", "face_cache"): ("none", "frames", "features"),
            ("distill", "ot_anchors"): ("top", "bottom"),
            ("distill", "ot_matching"): ("ot", "rows"), ("distill", "teacher_outputs"): ("online", "exported"),
            ("loss", "delta_schedule"): ("fixed", "ramp"), ("distill", "pool_selection"): ("joint", "sample", "batch"),
            ("distill", "pool_confidence"): ("error", "entropy"), ("train", "log_with"): ("none", "tensorboard"),
-           ("loss", "va_loss"): ("ccc", "mse"),
+           ("loss", "va_loss"): tuple(get_task("va").supervised_losses), ("train", "schedule"): SCHEDULES,
            ("model", "fusion"): FUSIONS, ("model", "temporal"): TEMPORAL_MODELS,
-           ("model", "audio_encoder"): ("soundnet", "logmel")}
+           ("model", "audio_encoder"): AUDIO_ENCODERS}
 
 
 def resolve(config: ExperimentConfig) -> ExperimentConfig:
@@ -371,8 +381,16 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
         if value not in allowed:
             raise ConfigError(f"{section}.{key} is {value!r}; choose one of {', '.join(allowed)}")
     data, loss = config.data, config.loss
-    if not data.tasks or len(set(data.tasks)) != len(data.tasks) or not set(data.tasks) <= {"va", "expr", "au"}:
-        raise ConfigError(f"data.tasks {list(data.tasks)}: distinct names among va, expr, au")
+    for key, tasks in (("model.tasks", config.model.tasks), ("data.tasks", data.tasks)):
+        if not tasks or len(set(tasks)) != len(tasks) or not set(tasks) <= set(TASK_REGISTRY):
+            raise ConfigError(f"{key} {list(tasks)}: distinct names among {', '.join(TASK_REGISTRY)}")
+    headless = [t for t in data.tasks if t not in config.model.tasks]
+    if headless:
+        raise ConfigError(f"data.tasks trains {headless}, for which model.tasks {list(config.model.tasks)} has no "
+                          f"head; add them to model.tasks")
+    if data.dataset is not None and data.dataset not in DATASETS:
+        raise ConfigError(f"data.dataset is {data.dataset!r}; choose one of {', '.join(DATASETS)} (or leave it out: "
+                          f"the data root says which)")
     modalities = config.model.modalities
     if not modalities or len(set(modalities)) != len(modalities) or not set(modalities) <= set(ENCODERS):
         raise ConfigError(f"model.modalities {list(modalities)}: distinct names among {', '.join(ENCODERS)}")
@@ -396,9 +414,13 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
     if config.distill.pool_selection != "joint" and not config.distill.privileged:
         raise ConfigError(f"distill.pool_selection={config.distill.pool_selection} picks the target of the embedding "
                           f"losses; name them in distill.privileged (MT-PKDOT: [ot,centroid])")
-    if config.distill.pool_confidence == "entropy" and not {"expr", "au"} & set(data.tasks):
-        raise ConfigError("distill.pool_confidence=entropy reads the expression and AU predictions; data.tasks has "
-                          "neither: use distill.pool_confidence=error")
+    if config.distill.pool_confidence == "entropy" and not any(get_task(t).entropy for t in data.tasks):
+        raise ConfigError(f"distill.pool_confidence=entropy reads predicted distributions (expression, AU); data.tasks "
+                          f"{list(data.tasks)} has none: use distill.pool_confidence=error")
+    model = config.model
+    if model.fusion == "transformer" and model.attention_width % model.attention_heads:
+        raise ConfigError(f"model.attention_width={model.attention_width} must be a multiple of "
+                          f"model.attention_heads={model.attention_heads} (each head takes an equal share)")
     unknown = [s for s in data.task_sets if s not in TASK_SETS]
     if unknown or len(set(data.task_sets)) != len(data.task_sets):
         raise ConfigError(f"data.task_sets {list(data.task_sets)}: each of {', '.join(TASK_SETS)} at most once")
@@ -416,6 +438,16 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
         raise ConfigError("data.validation=mtl scores the MTL challenge, which needs data.tasks=[va,expr,au]")
     task_sets = len(data.task_sets) if loss.delta > 0 else 0
     return dataclasses.replace(config, model=dataclasses.replace(config.model, task_sets=task_sets))
+
+
+def with_teacher(config: ExperimentConfig, run_dir: str | Path) -> ExperimentConfig:
+    """The config of a run distilled from (or grown out of) the teacher run ``run_dir`` (a recipe's
+    ``--teacher``), which it names in ``distill.teacher``; a config that already names another teacher is an
+    error, since one of the two would be silently ignored."""
+    named = config.distill.teacher
+    if named is not None and Path(named).resolve() != Path(run_dir).resolve():
+        raise ConfigError(f"distill.teacher is {named!r} but --teacher is {str(run_dir)!r}: give one, or the same")
+    return dataclasses.replace(config, distill=dataclasses.replace(config.distill, teacher=str(run_dir)))
 
 
 def merge(instance: Any, data: dict[str, Any], where: str) -> Any:

@@ -1,8 +1,10 @@
-"""``abaw-eval``: score a predictions directory against a split's annotations with the ABAW metrics.
+"""``abaw-eval``: score a predictions directory against a split's annotations with the tasks' metrics.
 
-Each task is scored over every labelled frame of every video its annotations list for the split, pooled
-(never averaged per video); -5 / -1 frames are left out. With ``--mtl`` the MTL set's static frames are scored
-and the MTL score is added.
+Each task is scored over every labelled frame of every video its annotations list for the split, pooled;
+-5 / -1 frames are left out. With ``--video-score per_video`` valence/arousal is also scored per video and
+averaged over the videos (the AVEC convention), each score labelled. With ``--mtl`` the MTL set's static frames
+are scored and the MTL score is added. The scoring is the training loop's validation scoring
+(:func:`abaw.task_registry.score_tasks`).
 """
 
 from __future__ import annotations
@@ -21,27 +23,30 @@ from abaw.errors import command
 from abaw.io import write_json
 from abaw.plots import write_plots
 from abaw.progress import progress_bar
-from abaw.predictions import (PredictionError, check_one_run, prediction_files, read_predictions, task_values,
+from abaw.prediction_files import (PredictionError, check_one_run, prediction_files, read_predictions, task_values,
                               tasks_in)
 from abaw.submit.writer import load_thresholds
-from abaw.tasks import AU_NAMES, EXPR_CLASSES, TASKS
+from abaw.task_registry import TASK_REGISTRY, get_task, score_tasks
+from abaw.tasks import TASKS
 
 log = logging.getLogger("abaw.eval")
 
 
 def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
              thresholds: np.ndarray | float = 0.5, search_thresholds: bool = False,
-             allow_mixed_runs: bool = False) -> dict:
+             allow_mixed_runs: bool = False, video_score: str = "pooled") -> dict:
     """Score predictions against a manifest's labels.
 
     Args:
         pred_dir: a predictions directory (one ``<video>.csv`` per video).
         manifest: the split's frames and labels (uni-task or MTL).
         tasks: the tasks to score; a task whose columns no predictions file holds is skipped with a warning.
-        thresholds: AU decision thresholds (scalar or 12) when not searched.
-        search_thresholds: search per-AU thresholds on THIS split (the score is then optimistic for it;
-            the thresholds are meant for the test split).
-        allow_mixed_runs: score files that different runs wrote (``abaw.predictions.check_one_run``).
+        thresholds: AU decision thresholds (scalar or 12) when not searched: the option of every task with
+            thresholds to fit (``Task.search_thresholds``).
+        search_thresholds: search those thresholds on THIS split (the score is then optimistic for it; the
+            thresholds are meant for the test split).
+        allow_mixed_runs: score files that different runs wrote (``abaw.prediction_files.check_one_run``).
+        video_score: "pooled", or "per_video" to add the per-video scores (:func:`score_tasks`).
 
     Returns:
         ``{"va": {...}, "expr": {...}, "au": {...}, "mtl": {...}}`` for the tasks scored (mtl for an MTL
@@ -76,30 +81,28 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
                 present[task].add(video)
         order.append(rows)
 
-    order = np.concatenate(order)
-    results: dict[str, dict] = {}
-    for task in tasks:
-        if not present[task]:
-            log.warning("no predictions hold %s columns: %s not scored", task.upper(), task.upper())
+    frames = manifest.frames.iloc[np.concatenate(order)]
+    predictions, targets, options = {}, {}, {}
+    for name in tasks:
+        task = get_task(name)
+        if not present[name]:
+            log.warning("no predictions hold %s columns: %s not scored", task.title, task.title)
             continue
-        if len(present[task]) != len(needed):
-            lacking = sorted(set(needed) - present[task])
-            raise PredictionError(f"{pred_dir}: {task.upper()} columns missing from {', '.join(lacking[:10])}")
-        labelled = manifest.masks()[task][order].reshape(len(order), -1).any(axis=0)
-        if not (labelled.all() if task == "va" else labelled.any()):  # VA: valence and arousal each
-            log.warning("the annotations label no %s frame of these videos: %s not scored", task.upper(), task.upper())
+        if len(present[name]) != len(needed):
+            lacking = sorted(set(needed) - present[name])
+            raise PredictionError(f"{pred_dir}: {task.title} columns missing from {', '.join(lacking[:10])}")
+        target = task.targets(frames)
+        if not task.scorable(target):
+            log.warning("the annotations label no %s frame of these videos: %s not scored", task.title, task.title)
             continue
-        pred = np.concatenate(predicted[task])
-        if task == "va":
-            results["va"] = metrics.va_metrics(pred, manifest.va()[order])
-        elif task == "expr":
-            results["expr"] = metrics.expr_metrics(pred, manifest.expr()[order])
-        else:
-            target = manifest.au()[order]
-            chosen = metrics.search_au_thresholds(pred, target) if search_thresholds else thresholds
-            results["au"] = metrics.au_metrics(pred, target, chosen)
-            results["au"]["thresholds_source"] = ("searched on this split (optimistic here)" if search_thresholds
-                                                  else "given")
+        predictions[name], targets[name] = np.concatenate(predicted[name]), target
+        if task.search_thresholds is not None:
+            options[name] = (task.search_thresholds(predictions[name], target) if search_thresholds
+                             else {"thresholds": thresholds})
+    results = score_tasks(predictions, targets, frames["video"].to_numpy(), options, video_score)
+    for name in options:
+        results[name]["thresholds_source"] = ("searched on this split (optimistic here)" if search_thresholds
+                                              else "given")
     if manifest.kind == "mtl" and all(t in results for t in TASKS):
         results["mtl"] = {"score": metrics.mtl_score(results["va"], results["expr"], results["au"])}
     return _plain(results)
@@ -108,22 +111,9 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
 def format_table(results: dict, title: str) -> str:
     """The scores as a fixed-width table, one metric a line."""
     lines = [title, f"{'task':<6}{'metric':<16}{'value':>8}{'frames':>10}"]
-    if "va" in results:
-        va = results["va"]
-        lines += [f"{'VA':<6}{'CCC valence':<16}{va['ccc_valence']:>8.4f}{va['n_valence']:>10}",
-                  f"{'':<6}{'CCC arousal':<16}{va['ccc_arousal']:>8.4f}{va['n_arousal']:>10}",
-                  f"{'':<6}{'score':<16}{va['score']:>8.4f}"]
-    if "expr" in results:
-        expr = results["expr"]
-        lines += [f"{'EXPR':<6}{'F1 macro (8)':<16}{expr['f1_macro']:>8.4f}{expr['n_frames']:>10}",
-                  f"{'':<6}{'accuracy':<16}{expr['accuracy']:>8.4f}"]
-        lines += [f"{'':<8}{name:<14}{f1:>8.4f}" for name, f1 in zip(EXPR_CLASSES, expr["f1_per_class"])]
-    if "au" in results:
-        au = results["au"]
-        lines += [f"{'AU':<6}{'F1 mean (12)':<16}{au['f1_mean']:>8.4f}{au['n_frames']:>10}"]
-        lines += [f"{'':<8}{name:<8}{f1:>6.4f}  thr {t:.2f}"
-                  for name, f1, t in zip(AU_NAMES, au["f1_per_au"], au["thresholds"])]
-        lines.append(f"{'':<8}thresholds {au['thresholds_source']}")
+    for name, result in results.items():
+        if name in TASK_REGISTRY:
+            lines += get_task(name).table_lines(result)
     if "mtl" in results:
         lines.append(f"{'MTL':<6}{'score (max 3)':<16}{results['mtl']['score']:>8.4f}")
     return "\n".join(lines)
@@ -180,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-mixed-runs", action="store_true",
                         help="score a predictions directory whose files different runs wrote (by default an "
                              "error: PRED_DIR/written_by/ records the run of each file) (default: off)")
+    parser.add_argument("--video-score", choices=("pooled", "per_video"), default="pooled",
+                        help="pooled: each metric over all frames at once (ABAW); per_video: also valence/arousal "
+                             "per video, averaged over the videos (AVEC, RECOLA), each score labelled "
+                             "(default: pooled)")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the scores to this JSON file (default: printed only)")
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
@@ -193,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASK_REGISTRY]
     if unknown:
-        print(f"abaw-eval: unknown task(s) {unknown}; choose from {list(TASKS)}", file=sys.stderr)
+        print(f"abaw-eval: unknown task(s) {unknown}; choose from {list(TASK_REGISTRY)}", file=sys.stderr)
         return 2
     if args.thresholds and args.search_thresholds:  # one would silently replace the other
         print("abaw-eval: --thresholds and --search-thresholds exclude each other: give one", file=sys.stderr)
@@ -203,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     layout = discover(args.data_root, annotations=args.annotations)
     manifest = build_mtl_manifest(layout, args.split) if args.mtl else build_manifest(layout, args.split, tasks)
     thresholds = load_thresholds(args.thresholds) if args.thresholds else 0.5
-    results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds, args.allow_mixed_runs)
+    results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds, args.allow_mixed_runs,
+                       args.video_score)
     what = "MTL set" if args.mtl else "uni-task challenges"
     print(format_table(results, f"{args.pred_dir} on the {args.split} split ({what})"))
     if args.json:

@@ -1,7 +1,8 @@
 """The ABAW metrics: CCC for valence/arousal, macro F1 for expressions, mean F1 for action units, the MTL sum.
 
 Each formula lives here once. Every metric is computed over the WHOLE set it is given (pooled over all frames
-of all videos, never averaged per batch or per video), in numpy and float64, with O(N) memory. Frames whose
+of all videos, never averaged per batch), in numpy and float64, with O(N) memory; valence/arousal can also be
+scored per video and averaged over the videos (the AVEC convention of RECOLA), labelled as such. Frames whose
 target is a "no label" marker (``VA_IGNORE``, ``EXPR_IGNORE``, ``AU_IGNORE`` from :mod:`abaw.tasks`) are left
 out of every metric. Source: ``docs/abaw-format.md``, section "Metrics".
 """
@@ -105,8 +106,9 @@ def ccc(pred: ArrayLike, target: ArrayLike) -> float:
     return float(2.0 * cov / denom)
 
 
-def va_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:
-    """Valence/arousal challenge metric: the mean of the two pooled CCCs.
+def va_metrics(pred: ArrayLike, target: ArrayLike, videos: ArrayLike | None = None) -> dict[str, Any]:
+    """Valence/arousal challenge metric: the mean of the two pooled CCCs; with ``videos``, also the mean over
+    videos of each video's CCC.
 
     A target of ``VA_IGNORE`` (-5) leaves that frame out of that dimension only: a frame with an ignored
     valence still counts for arousal.
@@ -114,14 +116,18 @@ def va_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:
     Args:
         pred: (N, 2) predicted valence, arousal.
         target: (N, 2) target valence, arousal in [-1, 1], or -5 for "no label".
+        videos: (N,) the video of each frame (any hashable labels), to score each video on its own as well.
 
     Returns:
         ``{"ccc_valence", "ccc_arousal", "score", "n_valence", "n_arousal"}``; ``score`` is the mean of the
-        two CCCs and ``n_*`` the number of labelled frames scored in each dimension.
+        two CCCs and ``n_*`` the number of labelled frames scored in each dimension. With ``videos``, also
+        ``ccc_valence_per_video`` and ``ccc_arousal_per_video`` (the mean over videos of the CCC within each
+        video; a video with fewer than 2 labelled frames in a dimension is left out of that dimension's mean),
+        their mean ``score_per_video``, and ``n_videos_valence``, ``n_videos_arousal``, the videos averaged.
 
     Raises:
         ValueError: On shape mismatch, NaN/inf in ``pred``, a target outside [-1, 1] that is not -5, or a
-            dimension with no labelled frame.
+            dimension with no labelled frame (with ``videos``: no video with 2 labelled frames).
     """
     p = _float_matrix(pred, "pred", len(VA_COLUMNS))
     t = _float_matrix(target, "target", len(VA_COLUMNS))
@@ -137,7 +143,32 @@ def va_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:
             raise ValueError(f"no labelled {dim} frame: every {dim} target is {VA_IGNORE}")
         cccs[f"ccc_{dim}"] = ccc(p[keep, j], t[keep, j])
         counts[f"n_{dim}"] = int(keep.sum())
-    return {**cccs, "score": sum(cccs.values()) / len(cccs), **counts}
+    result = {**cccs, "score": sum(cccs.values()) / len(cccs), **counts}
+    if videos is not None:
+        result |= _va_per_video(p, t, labelled, np.asarray(videos))
+    return result
+
+
+def _va_per_video(p: np.ndarray, t: np.ndarray, labelled: np.ndarray, videos: np.ndarray) -> dict[str, Any]:
+    """Each dimension's CCC within each video, averaged over the videos with at least 2 labelled frames."""
+    if videos.shape != (len(p),):
+        raise ValueError(f"videos must have shape ({len(p)},), one per frame, got {videos.shape}")
+    _, video_index = np.unique(videos, return_inverse=True)
+    order = np.argsort(video_index, kind="stable")
+    bounds = np.flatnonzero(np.diff(video_index[order])) + 1
+    video_rows = np.split(order, bounds)
+    cccs, counts = {}, {}
+    for j, dim in enumerate(VA_COLUMNS):
+        per_video = []
+        for rows in video_rows:
+            rows = rows[labelled[rows, j]]
+            if len(rows) >= 2:
+                per_video.append(ccc(p[rows, j], t[rows, j]))
+        if not per_video:
+            raise ValueError(f"no video has 2 labelled {dim} frames: the per-video CCC is undefined")
+        cccs[f"ccc_{dim}_per_video"] = float(np.mean(per_video))
+        counts[f"n_videos_{dim}"] = len(per_video)
+    return {**cccs, "score_per_video": sum(cccs.values()) / len(cccs), **counts}
 
 
 def expr_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:

@@ -14,6 +14,7 @@ sizes, and written atomically.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ from matplotlib.figure import Figure
 from abaw import metrics
 from abaw.data.manifest import Manifest
 from abaw.io import atomic_path
-from abaw.predictions import prediction_files, read_predictions, task_values
-from abaw.tasks import AU_NAMES, EXPR_CLASSES, VA_IGNORE
+from abaw.prediction_files import prediction_files, read_predictions, task_values
+from abaw.task_registry import get_task
+from abaw.tasks import AU_NAMES, EXPR_CLASSES
 
 VA_VIDEOS = 3
 DPI = 100
@@ -31,7 +33,8 @@ SIZES = {"va": (10, 5), "expr": (7, 6), "au": (9, 4), "curves": (12, 4.5)}  # in
 
 
 def write_plots(pred_dir: Path, manifest: Manifest, results: dict, out_dir: Path) -> list[Path]:
-    """Draw the plots of the tasks that ``results`` (from :func:`abaw.evaluate.evaluate`) scored.
+    """Draw the plots of the tasks that ``results`` (from :func:`abaw.evaluate.evaluate`) scored and that have
+    plots (:data:`TASK_PLOTS`).
 
     Args:
         pred_dir: the predictions directory that was scored.
@@ -44,20 +47,30 @@ def write_plots(pred_dir: Path, manifest: Manifest, results: dict, out_dir: Path
     """
     out_dir = Path(out_dir)
     written = []
-    if "va" in results:
-        files = prediction_files(pred_dir)
-        for video in va_videos(manifest, VA_VIDEOS):
-            written.append(_save(plot_va(video, manifest, files[video]), out_dir / f"va_{video}.png"))
-    if "expr" in results:
-        written.append(_save(plot_confusion(np.asarray(results["expr"]["confusion"])), out_dir / "expr_confusion.png"))
-    if "au" in results:
-        written.append(_save(plot_au_f1(results["au"]), out_dir / "au_f1.png"))
+    for task, result in results.items():
+        if task in TASK_PLOTS:
+            for name, figure in TASK_PLOTS[task](pred_dir, manifest, result):
+                written.append(_save(figure, out_dir / name))
     return written
+
+
+def _va_plots(pred_dir: Path, manifest: Manifest, result: dict) -> list[tuple[str, Figure]]:
+    files = prediction_files(pred_dir)
+    return [(f"va_{video}.png", plot_va(video, manifest, files[video])) for video in va_videos(manifest, VA_VIDEOS)]
+
+
+def _expr_plots(pred_dir: Path, manifest: Manifest, result: dict) -> list[tuple[str, Figure]]:
+    return [("expr_confusion.png", plot_confusion(np.asarray(result["confusion"])))]
+
+
+def _au_plots(pred_dir: Path, manifest: Manifest, result: dict) -> list[tuple[str, Figure]]:
+    return [("au_f1.png", plot_au_f1(result))]
 
 
 def va_videos(manifest: Manifest, count: int) -> list[str]:
     """The ``count`` videos with the most frames labelled for both valence and arousal (ties by name)."""
-    labelled = manifest.masks()["va"].all(axis=1)
+    va = get_task("va")
+    labelled = va.labelled(va.targets(manifest.frames)).all(axis=1)
     per_video = manifest.frames.loc[labelled, "video"].value_counts()
     per_video = per_video[per_video > 0]
     return sorted(per_video.index, key=lambda video: (-per_video[video], video))[:count]
@@ -71,8 +84,9 @@ def plot_va(video: str, manifest: Manifest, pred_file: Path) -> Figure:
     table = read_predictions(pred_file)
     position = np.searchsorted(table["frame"].to_numpy(), frames)
     predicted = task_values(table, "va")[position]
-    truth = manifest.va()[rows].astype(np.float64)
-    truth[truth == VA_IGNORE] = np.nan
+    va = get_task("va")
+    truth = va.targets(manifest.frames.iloc[rows]).astype(np.float64)
+    truth[~va.labelled(truth)] = np.nan
     figure = Figure(figsize=SIZES["va"], dpi=DPI, layout="constrained")
     axes = figure.subplots(2, 1, sharex=True)
     for k, (ax, name) in enumerate(zip(axes, ("valence", "arousal"))):
@@ -127,6 +141,12 @@ def plot_au_f1(au: dict) -> Figure:
     ax.set_title("F1 per action unit")
     ax.legend(loc="upper right")
     return figure
+
+
+# Task name -> its plots: (predictions directory, manifest, the task's metric result) -> [(file name, figure)].
+# A task without an entry is scored without plots.
+TASK_PLOTS: dict[str, Callable[[Path, Manifest, dict], list[tuple[str, Figure]]]] = {
+    "va": _va_plots, "expr": _expr_plots, "au": _au_plots}
 
 
 def write_training_curves(history: list[dict], path: Path) -> Path:

@@ -1,6 +1,7 @@
 """``abaw-predict``: a trained run's predictions for every frame of every video of a split.
 
     abaw-predict RUN_DIR --data-root ROOT --split {train,val,test} --out PRED_DIR [--mtl]
+    abaw-predict RUN_DIR --video FILE [--out DIR] [--render]      (any video file: abaw.faces.predict_video)
 
 Writes one ``<video>.csv`` per video (the predictions format of docs/design.md), frames without a face included: their
 clips show the retained face, as in training. Each file is written as soon as its video is predicted, so memory
@@ -24,17 +25,17 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from abaw.config import load_config
-from abaw.data.clips import ClipDataset
-from abaw.data.layout import discover
-from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.data.manifest import Manifest, build_mtl_manifest
 from abaw.data.video_batches import VideoBatches, windows_from_table
 from abaw.engine.checkpoint import load_weights, weights_path
-from abaw.engine.data import audio_store, clip_spec, warm_audio_cache
+from abaw.datasets import open_dataset
+from abaw.engine.data import clip_dataset, clip_streams
 from abaw.engine.loop import task_predictions
 from abaw.errors import command
+from abaw.faces import predict_video
 from abaw.models import build_model
 from abaw.folder_lock import hold_folder
-from abaw.predictions import (PredictionError, PredictionsLog, run_identity, run_record, write_predictions,
+from abaw.prediction_files import (PredictionError, PredictionsLog, run_identity, run_record, write_predictions,
                               writers)
 from abaw.progress import progress_bar
 
@@ -45,15 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="abaw-predict", description="Predict every frame of a split with a trained run's best checkpoint.")
     parser.add_argument("run_dir", type=Path, help="run folder written by a recipe (config.yaml, best/)")
-    parser.add_argument("--data-root", type=Path, required=True,
-                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth (required)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth (required without --video)")
     parser.add_argument("--annotations", type=Path, default=None,
                         help="annotations folder to use when the root holds several editions' (default: the only "
                              "one found)")
-    parser.add_argument("--split", choices=("train", "val", "test"), required=True, help="split to predict (required)")
-    parser.add_argument("--out", type=Path, required=True,
+    parser.add_argument("--split", choices=("train", "val", "test"), default=None,
+                        help="split to predict (required without --video)")
+    parser.add_argument("--out", type=Path, default=None,
                         help="predictions directory to write, created if needed; a video's file is replaced "
-                             "(required)")
+                             "(required without --video)")
     parser.add_argument("--mtl", action="store_true",
                         help="predict the MTL set's static frames instead of whole videos, with the windows "
                              "the run's data.mtl_window says (default: off)")
@@ -65,22 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-window", action="store_true",
                         help="run the visual backbone on every window's T faces (T times the work) instead of "
                              "once per face crop; the reference the cached path is tested against (default: off)")
+    predict_video.add_arguments(parser)
     return parser
 
 
 @command("abaw-predict")
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.video is not None:
+        if args.data_root is not None or args.split is not None or args.mtl:
+            parser.error("--video predicts one file: --data-root, --split and --mtl are for a data root's split")
+        return predict_video.run_from_args(args)
+    if args.data_root is None or args.split is None or args.out is None:
+        parser.error("--data-root, --split and --out are required (or --video FILE)")
+    if args.render:
+        parser.error("--render draws a --video's predictions")
     config = load_config(args.run_dir / "config.yaml")
     model = load_weights(build_model(config.model), args.run_dir, args.checkpoint)
-    layout = discover(args.data_root, annotations=args.annotations)
+    kind, layout = open_dataset(args.data_root, config.data.dataset, args.annotations)
     manifest = (build_mtl_manifest(layout, args.split, config.data.retention) if args.mtl
-                else build_manifest(layout, args.split, config.data.tasks, config.data.retention))
-    dataset = ClipDataset(manifest, layout, clip_spec(config, mtl=args.mtl), audio=audio_store(config))
+                else kind.build_manifest(layout, args.split, config.data.tasks, config.data.retention))
     accelerator = Accelerator()
     with accelerator.main_process_first():  # one process decodes each video's audio; the others read the cache
-        warm_audio_cache(dataset)
+        dataset = clip_dataset(config, manifest, layout, streams=clip_streams(config, model), mtl=args.mtl)
     videos = share_videos(dataset.video_rows(), accelerator.num_processes)[accelerator.process_index]
     batches = VideoBatches(dataset, videos, args.batch_size, per_window=args.per_window)
     loader = DataLoader(batches, batch_size=None, num_workers=args.num_workers)
@@ -158,7 +169,7 @@ def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out
         manifest: the manifest the batches' rows index.
         out_dir: the predictions directory.
         accelerator: for the device and mixed precision.
-        written_by: the log that records each file written as this run's (``abaw.predictions``).
+        written_by: the log that records each file written as this run's (``abaw.prediction_files``).
 
     Returns:
         The number of frames written.

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from abaw.config import load_config
 from abaw.data.layout import discover
 from abaw.engine.checkpoint import load_weights
-from abaw.engine.data import audio_store, build_mtl_split, warm_audio_cache
+from abaw.engine.data import build_mtl_split
 from abaw.engine.loop import predict_rows, score_outputs
 from abaw.io import write_json
 from abaw.models import build_model
@@ -74,9 +74,7 @@ def mtl_score(run: Path, data_root: str) -> float:
     """The MTL score P of a run's best checkpoint on the MTL validation file."""
     config = load_config(run / "config.yaml")
     model = load_weights(build_model(config.model), run)
-    split = build_mtl_split(config, discover(data_root, annotations=config.data.annotations), "val",
-                            audio=audio_store(config))
-    warm_audio_cache(split.dataset)
+    split = build_mtl_split(config, discover(data_root, annotations=config.data.annotations), "val")
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     loader = DataLoader(split.dataset, batch_size=64, num_workers=config.data.num_workers)
     model, loader = accelerator.prepare(model, loader)

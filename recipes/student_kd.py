@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from abaw.config import load_config
+from abaw.config import load_config, with_teacher
 from abaw.engine import MultitaskObjective, fit
 from abaw.engine.checkpoint import load_weights
 from abaw.distill.export import exported_teacher
-from abaw.engine.data import clip_datasets, loaders, training_data
+from abaw.engine.data import clip_datasets, loaders, teacher_clips, training_data
 from abaw.engine.setup import adopt_teacher_inputs, build_student, recipe_arguments, start
 from abaw.errors import command
 from abaw.models import build_model
@@ -26,16 +26,19 @@ from abaw.models import build_model
 def main(argv: list[str] | None = None) -> int:
     args = recipe_arguments("student_kd.py", __doc__, argv, teacher=True)
     config, accelerator = start(args)
+    config = with_teacher(config, args.teacher)  # saved with the run: its config names its teacher
     teacher_config = load_config(Path(args.teacher) / "config.yaml")
     teacher = load_weights(build_model(teacher_config.model), args.teacher)
     config = adopt_teacher_inputs(config, teacher_config)
-    with_audio = "audio" in teacher_config.model.modalities  # the student ignores it; its teacher reads it
     config, student = build_student(config, teacher)
-    with accelerator.main_process_first():
-        train, val = training_data(config, with_audio=with_audio, model=student, device=accelerator.device)
-    if config.distill.teacher_outputs == "exported":
+    exported = config.distill.teacher_outputs == "exported"
+    with accelerator.main_process_first():  # the clips carry the teacher's streams only if it reads the batches
+        train, val = training_data(config, model=student, teacher=None if exported else teacher,
+                                   device=accelerator.device)
+    if exported:
         with accelerator.main_process_first():  # the main process exports; the others read its file
-            teacher = exported_teacher(teacher, args.teacher, config.data.root, clip_datasets(train.dataset),
+            teacher = exported_teacher(teacher, args.teacher, config.data.root,
+                                       teacher_clips(config, teacher, clip_datasets(train.dataset)),
                                        config.train.batch_size, config.data.num_workers, accelerator.device)
         if config.distill.ntm_threshold > 0:
             teacher.add_negative_transfer(clip_datasets(train.dataset), config.distill.ntm_threshold,

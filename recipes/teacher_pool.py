@@ -19,7 +19,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from abaw.config import load_config
+from abaw.config import load_config, with_teacher
 from abaw.engine import MultitaskObjective, fit
 from abaw.engine.checkpoint import load_weights
 from abaw.engine.data import loaders, training_data
@@ -32,6 +32,7 @@ from abaw.models import build_model
 def main(argv: list[str] | None = None) -> int:
     args = recipe_arguments("teacher_pool.py", __doc__, argv, teacher=True)
     config, accelerator = start(args)
+    config = with_teacher(config, args.teacher)  # saved with the run: its config names its teacher
     teacher_config = load_config(Path(args.teacher) / "config.yaml")
     config = adopt_teacher_inputs(config, teacher_config)
     model_config = dataclasses.replace(teacher_config.model, pool_adapter_dim=config.distill.pool_adapter_dim)
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         train, val = training_data(config)
     train_loader, val_loader = loaders(config, train.dataset, val.dataset)
     # Eq. 12 for the joint teacher, plus the pool's alignment and heads (the objective sees the pool outputs).
-    objective = MultitaskObjective(config.data.tasks, config.loss, distill=config.distill)
+    objective = MultitaskObjective(config.data.tasks, config.loss, distill=config.distill, mode="pool")
     state = fit(model, objective, train_loader, val_loader, val.manifest, config, accelerator)
     accelerator.print(f"best validation score {state.best_score:.4f} at epoch {state.best_epoch}; "
                       f"run folder {config.train.out_dir}")

@@ -9,6 +9,7 @@ import pytest
 
 from abaw.data.audio import AudioError, AudioStore, audio_window, decode_audio
 from abaw.data.clips import ClipDataset, ClipSpec
+from abaw.data.streams import AudioStream, FaceStream
 from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest
 from abaw.data.video import count_frames, probe
@@ -112,8 +113,9 @@ def test_clip_dataset_windows_faces_and_audio(tmp_path):
         encode_video(root / folder / f"{stem}.mp4", fps=30, seconds=1.0)
     layout = discover(root)
     manifest = build_manifest(layout, "train")
-    spec = ClipSpec(frames=3, seconds=0.2, audio_seconds=0.5, sample_rate=8000)
-    clips = ClipDataset(manifest, layout, spec, audio=AudioStore(tmp_path / "cache", sample_rate=8000))
+    spec = ClipSpec(frames=3, seconds=0.2)
+    streams = (FaceStream(), AudioStream(AudioStore(tmp_path / "cache", sample_rate=8000), seconds=0.5))
+    clips = ClipDataset(manifest, layout, spec, streams=streams)
     assert len(clips) == len(manifest)
     # Window offsets at 30 fps over 0.2 s: 6, 3, 0 frames before the target.
     row = int(np.flatnonzero((manifest.frames["video"] == "1-30-640x360") & (manifest.frames["frame"] == 8))[0])

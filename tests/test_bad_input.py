@@ -19,15 +19,14 @@ import torch
 from safetensors.torch import save_file
 
 from abaw.config import load_config, save_config
-from abaw.data.clips import ClipDataset
 from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest, build_mtl_manifest
-from abaw.engine.data import DATA_REPORT, clip_spec
+from abaw.engine.data import DATA_REPORT, clip_dataset
 from abaw.errors import command
 from abaw.evaluate import main as eval_main
 from abaw.models import build_model
 from abaw.predict import main as predict_main
-from abaw.predictions import prediction_files, read_predictions, write_predictions
+from abaw.prediction_files import prediction_files, read_predictions, write_predictions
 from abaw.submit.cli import main as submit_main
 from test_recipes import TINY, recipe
 
@@ -109,7 +108,7 @@ def test_corrupt_and_empty_crops_are_shown_as_missing_faces(root, tmp_path, capl
     clips = {}
     for name, tree in (("bad", root), ("reference", reference)):
         layout = discover(tree)
-        clips[name] = ClipDataset(build_manifest(layout, "val"), layout, clip_spec(config))
+        clips[name] = clip_dataset(config, build_manifest(layout, "val"), layout)
     frames = clips["bad"].manifest.frames
     with caplog.at_level(logging.WARNING):
         for video, (frame, _) in bad.items():  # the training path: items of a clip dataset
@@ -134,7 +133,7 @@ def test_a_video_without_crop_folder_is_black_and_counted(root, tmp_path, caplog
     shutil.rmtree(root / "cropped_aligned" / VAL_VIDEO)
     run = fake_run(tmp_path / "run", "model.modalities=[visual]")
     layout = discover(root)
-    clips = ClipDataset(build_manifest(layout, "val"), layout, clip_spec(load_config(run / "config.yaml")))
+    clips = clip_dataset(load_config(run / "config.yaml"), build_manifest(layout, "val"), layout)
     for row in np.flatnonzero(clips.manifest.frames["video"] == VAL_VIDEO)[::20]:
         assert not clips[row]["faces"].any()
     with caplog.at_level(logging.WARNING):
@@ -178,7 +177,7 @@ def test_training_with_a_silent_video_and_a_faceless_one_records_both(root, tmp_
 
     config = load_config(run / "config.yaml")
     layout = discover(root)
-    clips = ClipDataset(build_manifest(layout, "val"), layout, clip_spec(config))
+    clips = clip_dataset(config, build_manifest(layout, "val"), layout)
     rows = np.flatnonzero(clips.manifest.frames["video"] == VAL_VIDEO)
     assert all(not clips[row]["audio"].any() for row in rows[::25])
 

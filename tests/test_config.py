@@ -1,8 +1,10 @@
 """Config as data: YAML -> dataclasses, dotted overrides, unknown keys and wrong types are errors."""
 
+import re
+
 import pytest
 
-from abaw.config import ConfigError, load_config, save_config
+from abaw.config import CHOICES, ConfigError, load_config, save_config, with_teacher
 
 
 def test_file_then_overrides(tmp_path):
@@ -39,3 +41,40 @@ def test_errors_name_the_place(tmp_path, text, override, message):
         path.write_text(text)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(path, [override] if override else [])
+
+
+@pytest.mark.parametrize("section, key", sorted(CHOICES))
+def test_every_choice_is_checked_when_the_config_is_read(section, key):
+    """Before anything is built or read: an unknown fusion, temporal model, audio encoder, schedule, ... is an
+    error naming the key and the choices, not a traceback later."""
+    allowed = ", ".join(CHOICES[section, key])
+    with pytest.raises(ConfigError, match=re.escape(f"{section}.{key} is 'nonsense'; choose one of {allowed}")):
+        load_config(None, [f"{section}.{key}=nonsense"])
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.tasks=[va, pain]"], "model.tasks ['va', 'pain']: distinct names among va, expr, au"),
+    (["data.tasks=[va, va]"], "data.tasks ['va', 'va']: distinct names among va, expr, au"),
+    (["model.tasks=[va]", "data.tasks=[va, expr]"],
+     "data.tasks trains ['expr'], for which model.tasks ['va'] has no head; add them to model.tasks"),
+    (["model.fusion=transformer", "model.attention_width=100", "model.attention_heads=3"],
+     "model.attention_width=100 must be a multiple of model.attention_heads=3"),
+    (["data.tasks=[va]", "distill.pool_confidence=entropy"],
+     "distill.pool_confidence=entropy reads predicted distributions (expression, AU); data.tasks ['va'] has none"),
+])
+def test_settings_that_do_not_fit_together_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, overrides)
+
+
+def test_a_model_with_fewer_heads_trains_its_tasks():
+    config = load_config(None, ["model.tasks=[va]", "data.tasks=[va]", "model.backbone=test_byobnet"])
+    assert config.model.tasks == ("va",)
+
+
+def test_the_teacher_is_named_in_the_config_and_only_once(tmp_path):
+    config = with_teacher(load_config(None), tmp_path / "teacher")
+    assert config.distill.teacher == str(tmp_path / "teacher")
+    assert with_teacher(config, tmp_path / "teacher") == config  # the same teacher twice is no conflict
+    with pytest.raises(ConfigError, match="distill.teacher is .* but --teacher is .*: give one, or the same"):
+        with_teacher(config, tmp_path / "other")

@@ -9,7 +9,7 @@ from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from abaw.config import ConfigError, ExperimentConfig, TrainConfig
+from abaw.config import ConfigError, ExperimentConfig, TrainConfig, load_config
 from abaw.engine.data import EpochSampler
 from abaw.engine.loop import lr_schedule, train_epoch
 
@@ -74,7 +74,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert seen[4:] == pytest.approx([0.5 * (1 + math.cos(math.pi * s / 8)) for s in range(8)])
 
 
-def test_constant_schedule_keeps_the_rate_and_an_unknown_one_is_an_error():
+def test_constant_schedule_keeps_the_rate_and_an_unknown_one_is_an_error_when_the_config_is_read():
     assert rates(TrainConfig(lr=0.3, epochs=2), steps_per_epoch=3) == pytest.approx([0.3] * 6)
-    with pytest.raises(ConfigError, match="train.schedule"):
-        rates(TrainConfig(schedule="linear"), steps_per_epoch=3)
+    with pytest.raises(ConfigError, match="train.schedule is 'linear'; choose one of constant, cosine"):
+        load_config(None, ["train.schedule=linear"])

@@ -11,7 +11,7 @@ from sklearn.metrics import f1_score
 from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest
 from abaw.evaluate import main as eval_main
-from abaw.predictions import write_predictions
+from abaw.prediction_files import write_predictions
 
 
 def numpy_ccc(x, y):

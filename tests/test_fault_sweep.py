@@ -39,7 +39,7 @@ from abaw.evaluate import main as eval_main
 from abaw.folder_lock import LOCK_FILE
 from abaw.models import build_model
 from abaw.predict import main as predict_main
-from abaw.predictions import WRITTEN_BY, prediction_files, read_predictions, write_predictions
+from abaw.prediction_files import WRITTEN_BY, prediction_files, read_predictions, write_predictions
 from abaw.submit.cli import main as submit_main
 from test_bad_input import VAL_VIDEO, annotation, fake_run, mtl_file, root, write_random_predictions  # noqa: F401
 from test_recipes import ROOT, TINY, recipe

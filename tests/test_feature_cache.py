@@ -22,7 +22,7 @@ from abaw.engine.data import training_data
 from abaw.engine.setup import adopt_teacher_inputs
 from abaw.models import ModelConfig, build_model
 from abaw.predict import main as predict_main
-from abaw.predictions import prediction_files, read_predictions
+from abaw.prediction_files import prediction_files, read_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "configs" / "tiny.yaml"

@@ -12,17 +12,16 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader
 
 from abaw.config import load_config, save_config
-from abaw.data.clips import ClipDataset
 from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest
 from abaw.data.video_batches import VideoBatches, windows_from_table
 from abaw.engine.checkpoint import save_best
-from abaw.engine.data import audio_store, clip_spec
+from abaw.engine.data import clip_dataset
 from abaw.engine.loop import predict_rows
 from abaw.models import build_model
 from abaw.predict import main as predict_main
 from abaw.predict import share_videos
-from abaw.predictions import prediction_files, read_predictions, task_values
+from abaw.prediction_files import prediction_files, read_predictions, task_values
 
 TINY = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "tiny.yaml"
 # 4 faces over 0.5 s: at 25-30 fps the window's faces are 4-5 frames apart, so windows overlap but differ.
@@ -71,7 +70,7 @@ def test_cached_prediction_matches_the_per_window_computation(case, synth_root, 
 
     # The reference: the model on each window's T faces, from the clip dataset training uses.
     manifest = build_manifest(discover(synth_root), "val", config.data.tasks, config.data.retention)
-    clips = ClipDataset(manifest, discover(synth_root), clip_spec(config), audio=audio_store(config))
+    clips = clip_dataset(config, manifest, discover(synth_root))
     reference = predict_rows(model, DataLoader(clips, batch_size=16), Accelerator(cpu=True))
     assert (~manifest.frames["has_face"]).any()  # frames without a face are among those predicted
 
@@ -93,7 +92,7 @@ def test_cached_batches_rebuild_every_window_from_each_crop_read_once(synth_root
     exactly the per-window faces, and each video's distinct crops are read (so encoded) once."""
     config = tiny_config(synth_root, tmp_path, ["model.modalities=[visual]"])
     layout = discover(synth_root)
-    clips = ClipDataset(build_manifest(layout, "val"), layout, clip_spec(config))
+    clips = clip_dataset(config, build_manifest(layout, "val"), layout)
     cached, windows = VideoBatches(clips, batch_size=7), VideoBatches(clips, batch_size=7, per_window=True)
     assert len(cached) == len(windows) > 2 * len(clips.video_rows())  # several batches per video
     table, read = None, {}

@@ -11,7 +11,7 @@ from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest
 from abaw.evaluate import main as eval_main
 from abaw.plots import DPI, SIZES, VA_VIDEOS, va_videos
-from abaw.predictions import write_predictions
+from abaw.prediction_files import write_predictions
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from abaw.config import DistillConfig
 from abaw.distill.pool import member_entropies, member_errors, pool_losses, select_teacher
 from abaw.models import ModelConfig, build_model
-from abaw.models.pool import TeacherPool
+from abaw.models.teacher_pool import TeacherPool
 
 TASKS = ("va", "expr", "au")
 

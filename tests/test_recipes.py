@@ -22,7 +22,7 @@ from abaw.engine.setup import adopt_teacher_inputs, build_student
 from abaw.models import build_model
 from abaw.evaluate import main as eval_main
 from abaw.predict import main as predict_main
-from abaw.predictions import prediction_files, read_predictions
+from abaw.prediction_files import prediction_files, read_predictions
 from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest
 
@@ -157,7 +157,7 @@ def test_exported_teacher_gives_the_losses_of_the_online_teacher(runs, synth_roo
     teacher_config = load_config(teacher_run / "config.yaml")
     teacher = load_weights(build_model(teacher_config.model), teacher_run)
     config = adopt_teacher_inputs(config, teacher_config)
-    train, _ = training_data(config, with_audio=True)
+    train, _ = training_data(config, teacher=teacher)  # the online teacher reads the batches too
     exported = exported_teacher(teacher, teacher_run, str(synth_root), clip_datasets(train.dataset))
     assert (teacher_run / "exports/teacher_outputs.safetensors").is_file()
     config, student = build_student(config, teacher)
@@ -210,7 +210,7 @@ def test_mt_pkdot_pool_then_student_from_the_most_confident_teacher(runs, synth_
     config = adopt_teacher_inputs(load_config(TINY, [*common, "data.augment=false", "model.modalities=[visual]",
                                                      *check]), load_config(pool / "config.yaml"))
     monkeypatch.setenv("ABAW_CACHE", str(runs["cache"]))
-    train, _ = training_data(config, with_audio=True)
+    train, _ = training_data(config, teacher=pool_model)
     exported = exported_teacher(pool_model, pool, str(synth_root), clip_datasets(train.dataset))
     config, student_model = build_student(config, pool_model)
     loader, _ = loaders(config, train.dataset, train.dataset)

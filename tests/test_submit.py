@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from abaw.data.layout import discover
-from abaw.predictions import write_predictions
+from abaw.prediction_files import write_predictions
 from abaw.submit import (
     SubmissionError,
     binarise_aus,

@@ -1,13 +1,16 @@
-"""Clips: for a target frame, a PAST window of face crops and the PAST seconds of audio (causal, as CAPNet).
+"""Clips: for a target frame, the PAST window of each input stream the models read (causal, as CAPNet).
 
-The last face of the window is the target frame's; the audio window ends at the end of the target frame.
-Frames before the start of a video repeat frame 1; audio before it is silence.
+The streams are data (:mod:`abaw.data.streams`): the past face crops, the past seconds of audio, and any other
+registered stream. The last face of the window is the target frame's; every other stream's window ends at the
+end of the target frame (:meth:`ClipDataset.end_time`). Frames before the start of a video repeat frame 1;
+audio before it is silence.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from abaw.data.audio import AudioStore, audio_window
 from abaw.data.face_cache import FaceCache
 from abaw.data.frames import FaceImageError, read_face
 from abaw.data.layout import Layout, LayoutError
 from abaw.data.manifest import Manifest, retained_face_frames
+from abaw.data.streams import FaceStream, StreamReader
 from abaw.data.video import VideoError, VideoInfo, fps_from_name, probe
 from abaw.tasks import AU_IGNORE, EXPR_IGNORE, FACE_CROP_SIZE, VA_IGNORE, frame_image_name
 
@@ -28,13 +31,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """What a clip holds.
+    """How a clip's face window is cut (the other streams' windows are their readers' parameters).
 
     Attributes:
         frames: faces in the past window (the ABAW 2022 paper: 6).
         seconds: span of the face window, first face to target face (the paper: 2 s).
-        audio_seconds: past audio per clip (the paper: 10 s); 0 for a visual-only clip.
-        sample_rate: audio sample rate after resampling.
         retention: "last" (a face-less frame shows the last earlier crop) or "black".
         image_size: side of the face crops fed to the model.
         still: every face of the window is the target frame's (a static image, e.g. of the MTL set).
@@ -42,8 +43,6 @@ class ClipSpec:
 
     frames: int = 6
     seconds: float = 2.0
-    audio_seconds: float = 10.0
-    sample_rate: int = 16000
     retention: str = "last"
     image_size: int = FACE_CROP_SIZE
     still: bool = False
@@ -61,8 +60,8 @@ SOURCES = ("uni", "mtl")  # the manifest an item's ``row`` indexes, as ``item["s
 class ClipDataset(Dataset):
     """Clips for the frames of a manifest (all of them, or the rows in ``rows``).
 
-    Each item is a dict of tensors: ``faces`` uint8 (T, 3, S, S); ``audio`` float32 (samples,) when
-    ``spec.audio_seconds > 0``; labels ``va`` (2,), ``expr`` (), ``au`` (12,) holding the organisers' values
+    Each item is a dict of tensors: the window of each stream of ``streams`` under its key (``faces`` uint8
+    (T, 3, S, S); ``audio`` float32 (samples,); ...: :mod:`abaw.data.streams`); labels ``va`` (2,), ``expr`` (), ``au`` (12,) holding the organisers' values
     (-5 / -1 where unlabelled) and the masks ``va_mask`` (2,), ``expr_mask`` (), ``au_mask`` (12,); and
     ``row``, the manifest row, to put predictions back in place, and ``source``, which manifest that is
     (0: the uni-task one, 1: the MTL set's; :data:`SOURCES`). ``transform(faces, seed)`` augments the
@@ -71,14 +70,23 @@ class ClipDataset(Dataset):
     With ``face_cache`` set (:mod:`abaw.data.face_cache`), the window is read from the cache instead of the
     JPEGs: the same uint8 ``faces`` from a cache of frames; from a cache of features, ``face_features`` float32
     (T, F), the frozen backbone's features of the same faces, in place of ``faces``.
+
+    Each stream is prepared (its files checked, its caches warmed: e.g. every video's audio decoded once) when
+    the dataset is made, so that loader workers only read.
+
+    Args:
+        streams: the readers of the streams the models read (default: the faces alone); readers hold no state
+            of a dataset, so the datasets of one run share them (and their caches).
     """
 
     def __init__(self, manifest: Manifest, layout: Layout, spec: ClipSpec = ClipSpec(),
-                 rows: np.ndarray | None = None, audio: AudioStore | None = None,
+                 rows: np.ndarray | None = None, streams: Sequence[StreamReader] = (FaceStream(),),
                  transform: Callable[[torch.Tensor, int], torch.Tensor] | None = None):
         self.manifest = manifest
+        self.layout = layout
         self.source = SOURCES.index(manifest.kind)
         self.spec = spec
+        self.streams = tuple(streams)
         self.transform = transform
         self.face_cache: FaceCache | None = None
         self.rows = np.arange(len(manifest)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -95,31 +103,65 @@ class ClipDataset(Dataset):
         self._unreadable: set[Path] = set()  # crops already warned about
         self._n_frames = table["n_frames"].to_numpy(np.int64)
         self._files = [_video_file(layout, name) for name in self._names]
-        missing = [name for name, path in zip(self._names, self._files) if path is None]
-        if spec.audio_seconds > 0 and missing:
-            raise LayoutError(f"audio clips need the video files; none found for {', '.join(missing[:5])}"
-                              f"{' ...' if len(missing) > 5 else ''}\n{layout.describe()}")
+        self._stream_files: dict[str, list[Path | None]] = {}
         videos = [probe(path) if path is not None else None for path in self._files]
         self._fps = np.array([_fps(name, video) for name, video in zip(self._names, videos)])
         if manifest.kind == "uni":  # the MTL files list sampled frames, not a video's length
             _check_frame_counts(self._names, self._n_frames, videos)
-        self.audio = None
-        if spec.audio_seconds > 0:
-            self.audio = audio or AudioStore(sample_rate=spec.sample_rate)
+        # A stream's own missing files are named first (they are what the user lacks), then a frame rate.
+        for reader in self.streams:
+            reader.prepare(self)
+        unplaced = np.flatnonzero(np.isnan(self._fps))
+        if len(unplaced):
+            raise VideoError(f"{self._names[unplaced[0]]}: no video file, and its name does not carry a frame rate; "
+                             f"the past window in seconds cannot be placed without it: put the video file under "
+                             f"the data root")
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def video_files(self) -> list[Path | None]:
-        """The video file of each video of the manifest (None where none was found)."""
-        return list(self._files)
+    def reads(self, key: str) -> StreamReader | None:
+        """The reader of stream ``key`` if this dataset reads it, else None."""
+        return next((reader for reader in self.streams if reader.key == key), None)
 
-    def video_seconds(self) -> dict[Path, float]:
-        """How long each video file lasts by the organisers' frame counts (the longest of the annotation names
-        that share the file), in seconds: its audio should last as long."""
+    def with_streams(self, streams: Sequence[StreamReader]) -> ClipDataset:
+        """The same clips read through other streams (e.g. a teacher's, to export its outputs), each prepared;
+        the face cache and the transform stay."""
+        other = copy.copy(self)
+        other.streams = tuple(streams)
+        for reader in other.streams:
+            if self.reads(reader.key) is not reader:
+                reader.prepare(other)
+        return other
+
+    def video_names(self) -> list[str]:
+        """The manifest's videos, by video code (``manifest.frames["video"].cat.codes``)."""
+        return list(self._names)
+
+    def video_name(self, video: int) -> str:
+        return self._names[video]
+
+    def video_of(self, row: int) -> int:
+        """The video code of manifest row ``row``."""
+        return int(self._video[row])
+
+    def end_time(self, row: int) -> float:
+        """Seconds from the start of the row's video to the END of its frame, where the past windows end."""
+        return float(self._frame[row] / self._fps[self._video[row]])
+
+    def stream_file(self, stream: str, video: int) -> Path | None:
+        """The file that stream ``stream`` reads for video code ``video`` (the layout's ``stream_file``)."""
+        if stream not in self._stream_files:
+            self._stream_files[stream] = [self.layout.stream_file(stream, name) for name in self._names]
+        return self._stream_files[stream][video]
+
+    def stream_seconds(self, stream: str) -> dict[Path, float]:
+        """How long each file of ``stream`` should last by the organisers' frame counts (the longest of the
+        videos that share the file, as ``video2_left`` and ``video2_right`` share ``video2``), in seconds."""
         seconds: dict[Path, float] = {}
-        for path, n_frames, fps in zip(self._files, self._n_frames, self._fps):
-            if path is not None:
+        for video, (n_frames, fps) in enumerate(zip(self._n_frames, self._fps)):
+            path = self.stream_file(stream, video)
+            if path is not None and not np.isnan(fps):
                 seconds[path] = max(seconds.get(path, 0.0), float(n_frames / fps))
         return seconds
 
@@ -179,24 +221,12 @@ class ClipDataset(Dataset):
                 face = instead
         return read_face(None, self.spec.image_size)
 
-    def audio_window(self, row: int) -> torch.Tensor:
-        """The float32 past audio of ``row``: ``spec.audio_seconds`` ending with its frame."""
-        v = self._video[row]
-        wave = self.audio.waveform(self._files[v])
-        end_time = self._frame[row] / self._fps[v]
-        return torch.from_numpy(audio_window(wave, self.spec.sample_rate, end_time, self.spec.audio_seconds))
-
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         row = int(self.rows[index])
-        v = self._video[row]
-        if self.face_cache is None:
-            faces = torch.stack([self.read_face(v, f) for f in self.shown_faces(row)])
-        else:
-            faces = torch.from_numpy(self.face_cache.window(self._names[v], self.shown_faces(row)))
-        if self.transform is not None:
-            faces = self.transform(faces, int(torch.randint(0, 2**31 - 1, ())))
-        item = {
-            self.face_cache.batch_key if self.face_cache is not None else "faces": faces,
+        item = {}
+        for reader in self.streams:
+            item |= reader.read(self, row)
+        item |= {
             "va": torch.tensor(self._va[row]),
             "va_mask": torch.from_numpy(self._va[row] != VA_IGNORE),
             "expr": torch.tensor(self._expr[row]),
@@ -206,8 +236,6 @@ class ClipDataset(Dataset):
             "row": torch.tensor(row),
             "source": torch.tensor(self.source),
         }
-        if self.audio is not None:
-            item["audio"] = self.audio_window(row)
         return item
 
 
@@ -219,14 +247,11 @@ def _video_file(layout: Layout, name: str) -> Path | None:
 
 
 def _fps(name: str, video: VideoInfo | None) -> float:
-    """The video stream's rate; without the file, the rate in an Aff-Wild2 name ("3-25-640x360")."""
+    """The video stream's rate; without the file, the rate in an Aff-Wild2 name ("3-25-640x360"); else NaN."""
     if video is not None:
         return video.fps
     fps = fps_from_name(name)
-    if fps is None:
-        raise VideoError(f"{name}: no video file, and its name does not carry a frame rate; the past window "
-                         f"in seconds cannot be placed without it: put the video file under the data root")
-    return fps
+    return float("nan") if fps is None else fps
 
 
 def _check_frame_counts(names: list[str], n_frames: np.ndarray, videos: list[VideoInfo | None]) -> None:

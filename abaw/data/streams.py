@@ -12,6 +12,7 @@ A reader never reads the future: its window ends at the end of the row's frame (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +26,8 @@ from abaw.progress import progress_bar
 if TYPE_CHECKING:
     from abaw.config import ExperimentConfig
     from abaw.data.clips import ClipDataset
+
+log = logging.getLogger(__name__)
 
 
 class StreamReader(Protocol):
@@ -45,19 +48,29 @@ class StreamReader(Protocol):
         """The batch entries of manifest row ``row``: usually ``{key: window}``, the past window that ends at
         the end of the row's frame."""
 
+    def report(self, datasets: list[ClipDataset]) -> dict[str, list[str]]:
+        """The documented fallbacks this stream took over a run's ``datasets`` (those that read it), by kind
+        (e.g. ``videos_without_audio``), each logged as one summary warning: the run's ``data_report.json``."""
+
 
 # Stream name (= batch key) -> factory of its reader from the experiment's config.
 STREAMS: dict[str, Callable[[ExperimentConfig], StreamReader]] = {}
+# Stream name -> the config keys ("section.key") its reader takes its window from. A student's batches carry
+# its teacher's streams cut as the teacher was trained (``abaw.engine.setup.adopt_teacher_inputs``).
+STREAM_CONFIG_KEYS: dict[str, tuple[str, ...]] = {}
 
 # Batch keys that another stream fills: a face cache of features gives ``face_features`` in place of ``faces``.
 ALIASES = {"face_features": "faces"}
 
 
-def register_stream(name: str, factory: Callable[[ExperimentConfig], StreamReader]) -> None:
-    """Make stream ``name`` readable: ``factory(config)`` returns a reader whose ``key`` is ``name``."""
+def register_stream(name: str, factory: Callable[[ExperimentConfig], StreamReader],
+                    config_keys: tuple[str, ...] = ()) -> None:
+    """Make stream ``name`` readable: ``factory(config)`` returns a reader whose ``key`` is ``name``, cutting
+    its windows by the config keys ``config_keys`` ("section.key", e.g. "data.audio_seconds")."""
     if name in STREAMS:
         raise ValueError(f"a reader for stream {name!r} is already registered")
     STREAMS[name] = factory
+    STREAM_CONFIG_KEYS[name] = tuple(config_keys)
 
 
 def stream_readers(config: ExperimentConfig, keys: Iterable[str]) -> tuple[StreamReader, ...]:
@@ -92,6 +105,10 @@ class FaceStream:
     def prepare(self, dataset: ClipDataset) -> None:
         """Nothing to warm: the crop folders were listed with the manifest, and a missing crop is a black or
         retained face (``data.retention``)."""
+
+    def report(self, datasets: list[ClipDataset]) -> dict[str, list[str]]:
+        """Nothing beyond the manifest's own record (videos without any crop: ``abaw.engine.data.data_report``)."""
+        return {}
 
     def read(self, dataset: ClipDataset, row: int) -> dict[str, torch.Tensor]:
         video = dataset.video_of(row)
@@ -137,6 +154,21 @@ class AudioStream:
             self.store.waveform(path)
             check_audio_length(self.store, path, seconds[path])
 
+    def report(self, datasets: list[ClipDataset]) -> dict[str, list[str]]:
+        """``videos_without_audio`` (heard as silence) and ``videos_with_short_audio`` (silence past the end of
+        their track), as video files."""
+        stores = {id(r.store): r.store for d in datasets if (r := d.reads(self.key)) is not None}.values()
+        files = {path for d in datasets for path in d.stream_seconds(self.key)}
+        silent = sorted({str(f) for store in stores for f in store.missing})
+        short = sorted({str(f) for store in stores for f in store.short})
+        if silent:
+            log.warning("video files without an audio track, whose clips hear silence: %d of %d (%s)",
+                        len(silent), len(files), ", ".join(silent))
+        if short:
+            log.warning("video files whose audio track ends early, so that their last clips hear silence: %d of "
+                        "%d (%s)", len(short), len(files), ", ".join(short))
+        return {"videos_without_audio": silent, "videos_with_short_audio": short}
+
     def read(self, dataset: ClipDataset, row: int) -> dict[str, torch.Tensor]:
         wave = self.store.waveform(dataset.stream_file(self.key, dataset.video_of(row)))
         window = audio_window(wave, self.store.sample_rate, dataset.end_time(row), self.seconds)
@@ -149,7 +181,9 @@ def audio_store(config: ExperimentConfig) -> AudioStore:
     return AudioStore(cache_dir=cache_dir, sample_rate=config.model.sample_rate)
 
 
+# The face window (data.window_frames, window_seconds, retention) is the student's own: a teacher must agree.
 register_stream("faces", lambda config: FaceStream())
-register_stream("audio", lambda config: AudioStream(audio_store(config), config.data.audio_seconds))
+register_stream("audio", lambda config: AudioStream(audio_store(config), config.data.audio_seconds),
+                config_keys=("data.audio_seconds", "model.sample_rate"))
 # Streams defined in their own modules register themselves on import.
 import abaw.data.physio  # noqa: E402,F401

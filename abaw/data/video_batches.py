@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from abaw.data.clips import ClipDataset
+from abaw.data.streams import FaceStream
 
 
 class VideoBatches(Dataset):
@@ -25,7 +26,7 @@ class VideoBatches(Dataset):
 
     - ``row`` (n,): the manifest rows predicted; ``video`` (): their video's code
       (``manifest.frames["video"].cat.codes``); ``last`` (): whether it is the video's last batch;
-    - ``audio`` (n, samples) float32, for clips with audio;
+    - every stream of the clips other than the faces (``audio`` (n, samples) float32, ...), row by row;
     - per-window: ``faces`` uint8 (n, T, 3, S, S), each row's window of faces;
     - cached: ``faces`` uint8 (K, 3, S, S), the crops the batch's windows show that the video's previous
       batch did not; ``reuse`` (M,), for each of the M distinct crops the windows show (in ascending frame
@@ -64,8 +65,10 @@ class VideoBatches(Dataset):
         shown = self.clips.shown_faces(rows)
         item = {"row": torch.from_numpy(rows), "video": torch.tensor(video),
                 "last": torch.tensor(self._last[index])}
-        if self.clips.audio is not None:
-            item["audio"] = torch.stack([self.clips.audio_window(row) for row in rows.tolist()])
+        for reader in self.clips.streams:
+            if reader.key != FaceStream.key:  # the faces are shipped below, each crop once
+                windows = [reader.read(self.clips, row) for row in rows.tolist()]
+                item |= {key: torch.stack([w[key] for w in windows]) for key in windows[0]}
         if self.per_window:
             item["faces"] = self._read(video, shown.ravel()).unflatten(0, shown.shape)
             return item

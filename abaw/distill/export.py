@@ -1,8 +1,8 @@
 """Teacher outputs exported once, read by the student instead of running the teacher at every step.
 
 ``export_teacher`` runs the teacher's best checkpoint over every training clip (without augmentation) and
-writes its outputs (``va``, ``expr`` and ``au`` as the model returns them, the fused ``embedding``, and a
-teacher pool's ``pool_*`` outputs when it has one) per manifest row to
+writes its outputs (each task's as the model returns it, the fused ``embedding``, and a teacher pool's
+``pool_*`` outputs when it has one) per manifest row to
 ``TEACHER_RUN/exports/teacher_outputs.safetensors``. The file's metadata names what made it
 (the weights' SHA-256, the data root, the clip spec), so a stale export is detected and made again.
 :class:`ExportedTeacher` then answers a batch by looking its rows up.
@@ -31,12 +31,11 @@ from torch.utils.data import DataLoader
 from abaw.data.clips import SOURCES, ClipDataset
 from abaw.distill.privileged import negative_transfer_weights, sequence_teacher_ccc
 from abaw.io import atomic_path
-from abaw.models.pool import POOL_OUTPUTS
 from abaw.progress import progress_bar
+from abaw.task_registry import TASK_REGISTRY
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("va", "expr", "au", "embedding")
 EXPORT = Path("exports") / "teacher_outputs.safetensors"
 
 
@@ -80,9 +79,9 @@ def export_teacher(teacher: nn.Module, datasets: Iterable[ClipDataset], path: st
                                   unit="batch", leave=False):
             outputs = teacher({k: v.to(device) for k, v in batch.items()})
             table["rows"].append(batch["row"].numpy())
-            for key in (*OUTPUTS, *POOL_OUTPUTS):
-                if key in outputs:
-                    table.setdefault(key, []).append(outputs[key].float().cpu().numpy())
+            for key, value in outputs.items():
+                if is_exported(key):
+                    table.setdefault(key, []).append(value.float().cpu().numpy())
     tensors = {}
     for source, table in tables.items():
         rows = np.concatenate(table["rows"])
@@ -95,6 +94,11 @@ def export_teacher(teacher: nn.Module, datasets: Iterable[ClipDataset], path: st
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return path
+
+
+def is_exported(output: str) -> bool:
+    """Whether an export holds this output of the teacher: what distillation reads of it."""
+    return output in TASK_REGISTRY or output == "embedding" or output.startswith("pool_")
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -115,8 +119,7 @@ class ExportedTeacher(nn.Module):
         self.sources: list[str] = []
         with safe_open(str(path), framework="pt") as f:
             names = set(f.keys())
-            self.outputs: tuple[str, ...] = tuple(k for k in (*OUTPUTS, *POOL_OUTPUTS)
-                                                  if any(f"{s}.{k}" in names for s in SOURCES))
+            self.outputs: tuple[str, ...] = tuple(sorted({name.partition(".")[2] for name in names} - {"rows"}))
             for source in SOURCES:
                 if f"{source}.rows" not in names:
                     continue

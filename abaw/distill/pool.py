@@ -1,4 +1,5 @@
-"""MT-PKDOT's two stages on a teacher with a pool (:class:`abaw.models.pool.TeacherPool`; docs/methods.md section 4).
+"""MT-PKDOT's two stages on a teacher with a pool (:class:`abaw.models.teacher_pool.TeacherPool`;
+docs/methods.md section 4).
 
 Stage 1, self-distillation (:func:`pool_losses`): each modality's adapted embedding follows the joint embedding
 (1 - cos per sample; the joint embedding is the target, detached) and its own heads learn the tasks. The
@@ -15,24 +16,20 @@ per batch by its ground-truth loss and leaves the centroid term out: both choice
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from abaw.config import DistillConfig
 from abaw.distill.privileged import cosine_loss
-from abaw.losses import task_losses
-from abaw.models.pool import POOL_OUTPUTS
+from abaw.task_registry import labelled_frames, task_losses, tasks_named
 
 SELECTIONS = ("joint", "sample", "batch")
 CONFIDENCES = ("error", "entropy")
 
 
 def member_outputs(outputs: dict[str, Tensor], member: int) -> dict[str, Tensor]:
-    """The ``va``, ``expr``, ``au`` and ``embedding`` of one member of the pool."""
-    return {key.removeprefix("pool_"): outputs[key][:, member] for key in POOL_OUTPUTS}
+    """The task outputs and ``embedding`` of one member of the pool (from the ``pool_*`` outputs)."""
+    return {key.removeprefix("pool_"): value[:, member] for key, value in outputs.items() if key.startswith("pool_")}
 
 
 def pool_losses(outputs: dict[str, Tensor], batch: dict[str, Tensor], tasks: tuple[str, ...],
@@ -55,52 +52,33 @@ def pool_losses(outputs: dict[str, Tensor], batch: dict[str, Tensor], tasks: tup
 
 
 def member_errors(outputs: dict[str, Tensor], batch: dict[str, Tensor], tasks: tuple[str, ...]) -> Tensor:
-    """(B, M) each member's error on each frame's own labels: squared error of valence and arousal (mean over
-    the labelled dimensions), cross-entropy of the expression, binary cross-entropy of the AUs (mean over the
-    labelled ones), summed over the tasks the frame is labelled for. NaN where a frame has no label at all.
+    """(B, M) each member's error on each frame's own labels, summed over the tasks the frame is labelled for:
+    each task's ``frame_error`` (VA: squared error, mean over the labelled dimensions; EXPR: cross-entropy;
+    AU: binary cross-entropy, mean over the labelled ones). NaN where a frame has no label at all.
 
     Every member of a frame is judged on the same labels, so the errors compare across members (not across
     frames)."""
-    pool_va = outputs["pool_va"].float()
-    batch_size, members = pool_va.shape[:2]
-    error = torch.zeros(batch_size, members, device=pool_va.device)
-    judged = torch.zeros(batch_size, dtype=torch.bool, device=pool_va.device)
-    if "va" in tasks:
-        mask = batch["va_mask"][:, None, :].float()
-        squared = (pool_va - batch["va"][:, None, :].float()).pow(2)
-        error = error + (squared * mask).sum(2) / mask.sum(2).clamp_min(1)
-        judged |= batch["va_mask"].any(1)
-    if "expr" in tasks:
-        logits = outputs["pool_expr"].float()
-        target = batch["expr"].long().clamp_min(0)[:, None].expand(-1, members)
-        ce = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(batch_size, members)
-        error = error + ce * batch["expr_mask"][:, None].float()
-        judged |= batch["expr_mask"]
-    if "au" in tasks:
-        logits = outputs["pool_au"].float()
-        target = batch["au"][:, None, :].float().clamp(0, 1).expand_as(logits)
-        mask = batch["au_mask"][:, None, :].float()
-        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        error = error + (bce * mask).sum(2) / mask.sum(2).clamp_min(1)
-        judged |= batch["au_mask"].any(1)
+    embedding = outputs["pool_embedding"]
+    batch_size, members = embedding.shape[:2]
+    error = torch.zeros(batch_size, members, device=embedding.device)
+    judged = torch.zeros(batch_size, dtype=torch.bool, device=embedding.device)
+    for task in tasks_named(tasks):
+        if task.frame_error is None:
+            continue
+        error = error + task.frame_error(outputs[f"pool_{task.name}"], batch[task.name], batch[f"{task.name}_mask"])
+        judged |= labelled_frames(batch, task.name)
     return error.masked_fill(~judged[:, None], float("nan"))
 
 
 def member_entropies(outputs: dict[str, Tensor], tasks: tuple[str, ...]) -> Tensor:
-    """(B, M) each member's uncertainty on each frame, from the labels' distributions it predicts: the entropy
-    of the expression distribution over log 8 and the mean binary entropy of the AUs over log 2 (each in
-    [0, 1]), averaged over those of the two tasks trained. Valence and arousal are point estimates without an
-    entropy."""
-    parts = []
-    if "expr" in tasks:
-        logits = outputs["pool_expr"].float()
-        probabilities = logits.softmax(-1)
-        parts.append(-(probabilities * logits.log_softmax(-1)).sum(-1) / math.log(logits.shape[-1]))
-    if "au" in tasks:
-        p = outputs["pool_au"].float().sigmoid().clamp(1e-7, 1 - 1e-7)
-        parts.append((-(p * p.log() + (1 - p) * (1 - p).log())).mean(-1) / math.log(2))
+    """(B, M) each member's uncertainty on each frame, from the label distributions it predicts: each task's
+    ``entropy`` in [0, 1] (EXPR: the entropy of the expression distribution over log 8; AU: the mean binary
+    entropy over log 2), averaged over the tasks trained that have one. Valence and arousal are point
+    estimates without an entropy."""
+    parts = [task.entropy(outputs[f"pool_{task.name}"]) for task in tasks_named(tasks) if task.entropy is not None]
     if not parts:
-        raise ValueError("entropy confidence needs an expression or AU task; use distill.pool_confidence=error")
+        raise ValueError(f"entropy confidence needs a task with an entropy (an expression or AU task), not only "
+                         f"{list(tasks)}; use distill.pool_confidence=error")
     return torch.stack(parts).mean(0)
 
 

@@ -1,9 +1,12 @@
-"""From a config to datasets and loaders: manifests, clip datasets, the per-epoch sampler, the audio cache and
-the face caches."""
+"""From a config to datasets and loaders: the dataset at the data root (:mod:`abaw.datasets`), its manifests,
+clip datasets reading the streams the models read (:mod:`abaw.data.streams`), the per-epoch sampler and the
+face caches."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,15 +16,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from abaw.config import ExperimentConfig
-from abaw.data.audio import AudioStore, check_audio_length
 from abaw.data.cache import default_cache_dir
 from abaw.data.clips import ClipDataset, ClipSpec
 from abaw.data.face_cache import crop_sources, decoder_identity, open_face_cache, state_digest
-from abaw.data.layout import Layout, discover
-from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.data.layout import Layout
+from abaw.data.manifest import Manifest, build_mtl_manifest
+from abaw.data.streams import StreamReader, model_input_keys, stream_readers
 from abaw.data.task_sets import TaskSetBatchSampler, TaskSets
 from abaw.data.transforms import WindowAugmentation
-from abaw.progress import progress_bar
+from abaw.datasets import DatasetKind, open_dataset
+from abaw.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +38,37 @@ class SplitData:
     dataset: ClipDataset
 
 
-def clip_spec(config: ExperimentConfig, with_audio: bool | None = None, mtl: bool = False) -> ClipSpec:
-    """The clips a model of this config reads; no audio for a model without an audio modality unless
-    ``with_audio`` says so (a visual-only student's batches carry audio for its audio-visual teacher).
-    ``mtl``: clips of the MTL set's static images, still windows unless ``data.mtl_window`` is "video"."""
+def clip_spec(config: ExperimentConfig, mtl: bool = False) -> ClipSpec:
+    """The face windows of this config's clips. ``mtl``: clips of the MTL set's static images, still windows
+    unless ``data.mtl_window`` is "video"."""
     data = config.data
-    if with_audio is None:
-        with_audio = "audio" in config.model.modalities
-    return ClipSpec(frames=data.window_frames, seconds=data.window_seconds,
-                    audio_seconds=data.audio_seconds if with_audio else 0.0, sample_rate=config.model.sample_rate,
-                    retention=data.retention, image_size=config.model.image_size,
-                    still=mtl and data.mtl_window == "still")
+    return ClipSpec(frames=data.window_frames, seconds=data.window_seconds, retention=data.retention,
+                    image_size=config.model.image_size, still=mtl and data.mtl_window == "still")
 
 
-def audio_store(config: ExperimentConfig) -> AudioStore:
-    return AudioStore(cache_dir=config.data.cache_dir and f"{config.data.cache_dir}/audio",
-                      sample_rate=config.model.sample_rate)
+def config_input_keys(config: ExperimentConfig) -> set[str]:
+    """The batch keys that the model of ``config`` reads. The model is built on the meta device, which makes
+    no weights: this costs milliseconds, whatever the backbone."""
+    with torch.device("meta"):
+        model = build_model(dataclasses.replace(config.model, weights=None, pretrained=False))
+    return model_input_keys(model)
+
+
+def clip_streams(config: ExperimentConfig, model: nn.Module | None = None,
+                 teacher: nn.Module | None = None) -> tuple[StreamReader, ...]:
+    """The readers of the streams that ``model`` (default: the model of ``config``) and ``teacher`` read: a
+    student's clips carry what its teacher reads only when the teacher runs on its batches."""
+    keys = model_input_keys(model) if model is not None else config_input_keys(config)
+    return stream_readers(config, keys | model_input_keys(teacher))
+
+
+def clip_dataset(config: ExperimentConfig, manifest: Manifest, layout, rows: np.ndarray | None = None,
+                 streams: Sequence[StreamReader] | None = None, mtl: bool = False,
+                 transform: WindowAugmentation | None = None) -> ClipDataset:
+    """The clips of ``manifest`` as ``config`` cuts them, reading ``streams`` (default: those the model of
+    ``config`` reads, :func:`clip_streams`)."""
+    streams = clip_streams(config) if streams is None else streams
+    return ClipDataset(manifest, layout, clip_spec(config, mtl), rows=rows, streams=streams, transform=transform)
 
 
 def labelled_rows(manifest: Manifest, tasks: tuple[str, ...]) -> np.ndarray:
@@ -66,36 +85,33 @@ def train_augmentation(config: ExperimentConfig, split: str) -> WindowAugmentati
     return WindowAugmentation(config.data.window_frames) if split == "train" and config.data.augment else None
 
 
-def build_split(config: ExperimentConfig, layout: Layout, split: str, stride: int = 1,
-                audio: AudioStore | None = None, with_audio: bool | None = None) -> SplitData:
-    """The labelled frames of a split (every ``stride``-th of each video) as clips."""
-    manifest = build_manifest(layout, split, config.data.tasks, config.data.retention)
+def build_split(config: ExperimentConfig, kind: DatasetKind, layout, split: str, streams: Sequence[StreamReader],
+                stride: int = 1) -> SplitData:
+    """The labelled frames of a split of dataset ``kind`` (every ``stride``-th of each video) as clips."""
+    manifest = kind.build_manifest(layout, split, config.data.tasks, config.data.retention)
     rows = labelled_rows(manifest, config.data.tasks)
     if stride > 1:
         rows = rows[(manifest.frames["frame"].to_numpy()[rows] - 1) % stride == 0]
-    spec = clip_spec(config, with_audio)
     augment = train_augmentation(config, split)
-    dataset = ClipDataset(manifest, layout, spec, rows=rows, audio=audio, transform=augment)
-    return SplitData(manifest, dataset)
+    return SplitData(manifest, clip_dataset(config, manifest, layout, rows, streams, transform=augment))
 
 
-def build_mtl_split(config: ExperimentConfig, layout: Layout, split: str, audio: AudioStore | None = None,
-                    with_audio: bool | None = None) -> SplitData:
-    """The MTL set's static images of a split as clips (all of them: every row carries some label)."""
+def build_mtl_split(config: ExperimentConfig, layout: Layout, split: str,
+                    streams: Sequence[StreamReader] | None = None) -> SplitData:
+    """The MTL set's static images of an Aff-Wild2 split as clips (all of them: every row carries some label)."""
     manifest = build_mtl_manifest(layout, split, config.data.retention)
     augment = train_augmentation(config, split)
-    dataset = ClipDataset(manifest, layout, clip_spec(config, with_audio, mtl=True), audio=audio, transform=augment)
-    return SplitData(manifest, dataset)
+    return SplitData(manifest, clip_dataset(config, manifest, layout, streams=streams, mtl=True, transform=augment))
 
 
-def task_set_data(config: ExperimentConfig, layout: Layout, uni: SplitData, audio: AudioStore | None,
-                  with_audio: bool | None) -> TaskSets:
+def task_set_data(config: ExperimentConfig, layout: Layout, uni: SplitData,
+                  streams: Sequence[StreamReader]) -> TaskSets:
     """The training task sets of ``data.task_sets``: uni-task frames labelled for each task, and the MTL set."""
     names, datasets, positions = [], [], []
     masks = uni.manifest.masks()
     for name in config.data.task_sets:
         if name == "mtl":
-            mtl = build_mtl_split(config, layout, "train", audio, with_audio)
+            mtl = build_mtl_split(config, layout, "train", streams)
             datasets.append(mtl.dataset)
             positions.append(np.arange(len(mtl.dataset)))
         else:
@@ -115,20 +131,6 @@ def clip_datasets(dataset: ClipDataset | TaskSets) -> list[ClipDataset]:
     return [dataset]
 
 
-def warm_audio_cache(dataset: ClipDataset | TaskSets) -> None:
-    """Decode every video's audio once, before workers start (each would otherwise decode it again)."""
-    if isinstance(dataset, TaskSets):
-        for part in clip_datasets(dataset):
-            warm_audio_cache(part)
-        return
-    if dataset.audio is None:
-        return
-    seconds = dataset.video_seconds()
-    for path in progress_bar(sorted(seconds), desc="decoding audio", unit="video", leave=False):
-        dataset.audio.waveform(path)
-        check_audio_length(dataset.audio, path, seconds[path])
-
-
 DATA_REPORT = "data_report.json"  # in the run folder
 
 
@@ -137,27 +139,18 @@ def data_report(train: ClipDataset | TaskSets, val: ClipDataset) -> dict[str, li
     per kind and returned for the run folder's ``data_report.json``.
 
     Returns:
-        ``videos_without_audio``: the video files without an audio track, whose clips hear silence, and
-        ``videos_with_short_audio``: those whose track ends more than ``abaw.data.audio.SHORT_AUDIO_TOLERANCE``
-        before the video (only when the clips carry audio); ``videos_without_face_crops``: the videos without a
-        single face crop, whose frames are black; ``videos_in_two_splits``: the training videos that validation
-        also shows (by video file: ``video2_left`` and ``video2_right`` are the same scene), which makes the
-        validation scores optimistic.
+        each stream's fallbacks (its reader's ``report``: for audio, ``videos_without_audio``, the video files
+        without an audio track, whose clips hear silence, and ``videos_with_short_audio``, those whose track
+        ends more than ``abaw.data.audio.SHORT_AUDIO_TOLERANCE`` before the video); ``videos_without_face_crops``:
+        the videos without a single face crop, whose frames are black; ``videos_in_two_splits``: the training
+        videos that validation also shows (by video file: ``video2_left`` and ``video2_right`` are the same
+        scene), which makes the validation scores optimistic.
     """
     datasets = [*clip_datasets(train), val]
     report: dict[str, list[str]] = {}
-    with_audio = [d for d in datasets if d.audio is not None]
-    if with_audio:
-        files = {f for d in with_audio for f in d.video_files()}
-        report["videos_without_audio"] = sorted({str(f) for d in with_audio for f in d.audio.missing})
-        if report["videos_without_audio"]:
-            log.warning("video files without an audio track, whose clips hear silence: %d of %d (%s)",
-                        len(report["videos_without_audio"]), len(files), ", ".join(report["videos_without_audio"]))
-        report["videos_with_short_audio"] = sorted({str(f) for d in with_audio for f in d.audio.short})
-        if report["videos_with_short_audio"]:
-            log.warning("video files whose audio track ends early, so that their last clips hear silence: %d of "
-                        "%d (%s)", len(report["videos_with_short_audio"]), len(files),
-                        ", ".join(report["videos_with_short_audio"]))
+    readers = {reader.key: reader for d in datasets for reader in d.streams}
+    for key, reader in readers.items():
+        report |= reader.report([d for d in datasets if d.reads(key) is not None])
     report["videos_in_two_splits"] = videos_in_both(clip_datasets(train), val)
     if report["videos_in_two_splits"]:
         log.warning("videos in both the training and the validation split, which makes the validation scores "
@@ -224,28 +217,38 @@ def use_face_cache(config: ExperimentConfig, datasets: list[ClipDataset], model:
         dataset.face_cache = cache
 
 
-def training_data(config: ExperimentConfig, with_audio: bool | None = None, model: nn.Module | None = None,
+def training_data(config: ExperimentConfig, model: nn.Module | None = None, teacher: nn.Module | None = None,
                   device: torch.device | str = "cpu") -> tuple[SplitData, SplitData]:
-    """Train and validation splits of an experiment, the audio cache warmed once, the face cache of
-    ``data.face_cache`` made and used (:func:`use_face_cache`; "features" needs ``model``, whose visual
-    backbone is run on ``device``).
+    """Train and validation splits of an experiment, each stream prepared once (e.g. every video's audio
+    decoded), the face cache of ``data.face_cache`` made and used (:func:`use_face_cache`; "features" needs
+    ``model``, whose visual backbone is run on ``device``).
 
-    Training clips are the labelled uni-task frames, or with ``data.task_sets`` a :class:`TaskSets` over them
-    and the MTL set; validation is the uni-task validation videos, or the MTL validation file.
+    The dataset is the one at ``data.root`` (``data.dataset`` names it, else it is detected: ``abaw.datasets``);
+    its first two splits are the training and validation ones. The clips carry the streams that ``model`` and
+    ``teacher`` read (a teacher run on every batch; None for an exported one, :func:`teacher_clips`), or
+    without a model those of the model of ``config``. Training clips are the labelled frames, or with
+    ``data.task_sets`` a :class:`TaskSets` over them and the MTL set; validation is the validation videos, or
+    the MTL validation file.
     """
-    layout = discover(config.data.root, annotations=config.data.annotations)
-    audio = audio_store(config)
-    train = build_split(config, layout, "train", audio=audio, with_audio=with_audio)
+    kind, layout = open_dataset(config.data.root, config.data.dataset, config.data.annotations)
+    train_split, val_split = kind.splits[:2]
+    streams = clip_streams(config, model, teacher)
+    train = build_split(config, kind, layout, train_split, streams)
     if config.data.task_sets:
-        train = SplitData(train.manifest, task_set_data(config, layout, train, audio, with_audio))
+        train = SplitData(train.manifest, task_set_data(config, layout, train, streams))
     if config.data.validation == "mtl":
-        val = build_mtl_split(config, layout, "val", audio=audio, with_audio=with_audio)
+        val = build_mtl_split(config, layout, "val", streams)
     else:
-        val = build_split(config, layout, "val", stride=config.data.val_stride, audio=audio, with_audio=with_audio)
-    warm_audio_cache(train.dataset)
-    warm_audio_cache(val.dataset)
+        val = build_split(config, kind, layout, val_split, streams, stride=config.data.val_stride)
     use_face_cache(config, [*clip_datasets(train.dataset), val.dataset], model, device)
     return train, val
+
+
+def teacher_clips(config: ExperimentConfig, teacher: nn.Module, datasets: Iterable[ClipDataset]) -> list[ClipDataset]:
+    """``datasets`` read through the streams ``teacher`` reads, to export its outputs once (``distill.
+    teacher_outputs=exported``): the student's own clips then never carry a stream that only its teacher needs."""
+    streams = stream_readers(config, model_input_keys(teacher))
+    return [dataset.with_streams(streams) for dataset in datasets]
 
 
 class EpochSampler(Sampler[int]):

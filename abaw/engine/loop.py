@@ -17,13 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from torch import nn
 from torch.utils.data import DataLoader
 
-from abaw import metrics
-from abaw.config import ConfigError, ExperimentConfig, TrainConfig, save_config, to_dict
+from abaw.config import ExperimentConfig, TrainConfig, save_config, to_dict
 from abaw.data.manifest import Manifest
 from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last
 from abaw.engine.data import DATA_REPORT, data_report
@@ -32,6 +30,7 @@ from abaw.io import atomic_write, write_json
 from abaw.plots import write_training_curves
 from abaw.progress import progress_bar
 from abaw.engine.objectives import task_weights
+from abaw.task_registry import OUTPUTS, TASK_REGISTRY, get_task, headline_scores, score_tasks
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +128,9 @@ def lr_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig,
                 steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over ``train.warmup_epochs``, then a constant rate or a cosine decay to 0 at the last step.
 
-    Stepped once per optimizer step; with ``train.max_steps`` an epoch is at most that many steps.
+    Stepped once per optimizer step; with ``train.max_steps`` an epoch is at most that many steps. The schedule's
+    name was checked when the config was read (:data:`abaw.config.SCHEDULES`).
     """
-    if train.schedule not in ("constant", "cosine"):
-        raise ConfigError(f"train.schedule is {train.schedule!r}; expected 'constant' or 'cosine'")
     steps_per_epoch = epoch_steps(steps_per_epoch, train)
     total = max(1, steps_per_epoch * train.epochs)
     warmup = round(train.warmup_epochs * steps_per_epoch)
@@ -203,68 +201,58 @@ def predict_rows(model: nn.Module, loader: DataLoader, accelerator: Accelerator,
     """Outputs for every clip of a (prepared) loader, gathered from all processes in dataset order.
 
     Returns:
-        ``row`` (manifest rows), ``va`` (N, 2), ``expr`` (N, 8) probabilities, ``au`` (N, 12) probabilities.
+        ``row`` (manifest rows) and each task the model predicts, as a predictions file holds it
+        (:func:`task_predictions`): ``va`` (N, 2), ``expr`` (N, 8) probabilities, ``au`` (N, 12) probabilities.
     """
     model.eval()
-    parts: dict[str, list[np.ndarray]] = {"row": [], "va": [], "expr": [], "au": []}
+    parts: dict[str, list[np.ndarray]] = {"row": []}
     for batch in progress_bar(loader, desc=desc, unit="batch", leave=False, enabled=accelerator.is_local_main_process):
         with accelerator.autocast():
             outputs = model(batch)
         gathered = accelerator.gather_for_metrics({"row": batch["row"], **task_predictions(outputs)})
-        for key in parts:
-            parts[key].append(gathered[key].cpu().numpy())
+        for key, value in gathered.items():
+            parts.setdefault(key, []).append(value.cpu().numpy())
     return {key: np.concatenate(values) for key, values in parts.items()}
 
 
 def task_predictions(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The model's outputs as a predictions file holds them: ``va`` as is, ``expr`` softmax and ``au`` sigmoid
-    probabilities, all float32."""
-    return {"va": outputs["va"].float(), "expr": F.softmax(outputs["expr"].float(), dim=1),
-            "au": torch.sigmoid(outputs["au"].float())}
+    """The model's task outputs as a predictions file holds them, each through its task's ``output``
+    (``va`` as is, ``expr`` softmax and ``au`` sigmoid probabilities), all float32."""
+    return {name: OUTPUTS[task.output](outputs[name]) for name, task in TASK_REGISTRY.items() if name in outputs}
 
 
 def validate(model: nn.Module, loader: DataLoader, manifest: Manifest, tasks: tuple[str, ...],
-             accelerator: Accelerator) -> dict:
-    """The ABAW metrics of the model's predictions over the whole validation split.
-
-    ``score`` is the sum of the task scores (VA: mean CCC; EXPR: macro F1; AU: mean F1 at 0.5), the MTL
-    challenge's P when all three tasks are present.
-    """
+             accelerator: Accelerator, video_score: str = "pooled") -> dict:
+    """The metrics of the model's predictions over the whole validation split (:func:`score_outputs`)."""
     outputs = predict_rows(model, loader, accelerator, desc="validating")
-    return score_outputs(outputs, manifest, tasks)
+    return score_outputs(outputs, manifest, tasks, video_score)
 
 
-def score_outputs(outputs: dict[str, np.ndarray], manifest: Manifest, tasks: tuple[str, ...]) -> dict:
-    """ABAW metrics of row-indexed outputs against the manifest's labels (tasks without a label are skipped)."""
+def score_outputs(outputs: dict[str, np.ndarray], manifest: Manifest, tasks: tuple[str, ...],
+                  video_score: str = "pooled") -> dict:
+    """Each task's metrics of row-indexed outputs against the manifest's labels (tasks without a label are
+    skipped), by :func:`abaw.task_registry.score_tasks`, and ``score``: the sum of the task scores (VA: mean
+    CCC; EXPR: macro F1; AU: mean F1 at 0.5), the MTL challenge's P when all three tasks are present."""
     rows = outputs["row"]
-    masks = manifest.masks()
-    scores: dict = {}
-    if "va" in tasks and masks["va"][rows].any(axis=0).all():
-        scores["va"] = metrics.va_metrics(outputs["va"], manifest.va()[rows])
-    if "expr" in tasks and masks["expr"][rows].any():
-        scores["expr"] = metrics.expr_metrics(outputs["expr"], manifest.expr()[rows])
-    if "au" in tasks and masks["au"][rows].any():
-        scores["au"] = metrics.au_metrics(outputs["au"], manifest.au()[rows])
-    scores["score"] = (scores.get("va", {}).get("score", 0.0) + scores.get("expr", {}).get("f1_macro", 0.0)
-                       + scores.get("au", {}).get("f1_mean", 0.0))
+    frames = manifest.frames.iloc[rows]
+    scores: dict = score_tasks({task: outputs[task] for task in tasks},
+                               {task: get_task(task).targets(frames) for task in tasks},
+                               videos=frames["video"].to_numpy(), video_score=video_score)
+    scores["score"] = sum(task_scores(scores).values())
     return scores
 
 
 def task_scores(scores: dict) -> dict[str, float]:
-    """Each task's validation score: VA mean CCC, EXPR macro F1, AU mean F1."""
-    keys = {"va": "score", "expr": "f1_macro", "au": "f1_mean"}
-    return {task: float(scores[task][key]) for task, key in keys.items() if task in scores}
+    """Each task's validation score, its headline (VA mean CCC, EXPR macro F1, AU mean F1)."""
+    return headline_scores(scores)
 
 
 def flatten(scores: dict) -> dict[str, float]:
-    """The headline numbers of a validation, for one CSV row."""
+    """The numbers of a validation that each task logs (``Task.logged``), and the score, for one CSV row."""
     row = {}
-    if "va" in scores:
-        row |= {"val_ccc_valence": scores["va"]["ccc_valence"], "val_ccc_arousal": scores["va"]["ccc_arousal"]}
-    if "expr" in scores:
-        row["val_expr_f1"] = scores["expr"]["f1_macro"]
-    if "au" in scores:
-        row["val_au_f1"] = scores["au"]["f1_mean"]
+    for name, result in scores.items():
+        if name in TASK_REGISTRY:
+            row |= {f"val_{column}": result[key] for column, key in get_task(name).logged.items() if key in result}
     row["val_score"] = scores["score"]
     return {k: round(float(v), 6) if isinstance(v, float) and math.isfinite(v) else v for k, v in row.items()}
 

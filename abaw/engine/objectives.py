@@ -16,13 +16,12 @@ from abaw.config import DistillConfig, LossConfig
 from abaw.distill.pool import pool_losses, select_teacher
 from abaw.distill.privileged import privileged_losses
 from abaw.distill.soft_labels import soft_label_losses
-from abaw.losses import task_losses
+from abaw.task_registry import labelled_frames, task_losses
 
-
-def labelled_rows(batch: dict[str, torch.Tensor], task: str) -> torch.Tensor:
-    """(B,) bool: the frames of the batch that carry a label of ``task`` (any of its dimensions)."""
-    mask = batch[f"{task}_mask"]
-    return mask if mask.ndim == 1 else mask.any(dim=1)
+# What a training step optimises: the tasks' supervised losses alone (eq. 12: a teacher, a visual-only model),
+# with a frozen teacher's soft labels and embedding losses (eq. 13: a student), or with the self-distillation of a
+# teacher pool that the model itself holds (MT-PKDOT stage 1).
+MODES = ("supervised", "distill", "pool")
 
 
 class MultitaskObjective:
@@ -53,12 +52,19 @@ class MultitaskObjective:
     The teacher, if any, stays in eval mode, without gradients, out of the optimizer and out of DDP: it is
     held here, not handed to ``accelerator.prepare``.
 
+    What is computed is set here, never guessed from the keys the model returns: the mode, and the task
+    discriminator's L^T exactly when ``loss.delta`` > 0. A model that lacks an output its mode or L^T reads
+    is an error that says which.
+
     Args:
-        tasks: the tasks trained.
-        loss: the weights.
-        teacher: the frozen teacher for L^D (None: eq. 12).
-        distill: T of the tempered expression distribution in L^D (``distill.temperature``), and the
-            privileged embedding losses to add (``distill.privileged``), each with its weight.
+        tasks: the tasks trained (names in :data:`abaw.task_registry.TASK_REGISTRY`).
+        loss: the weights, and the supervised VA loss (``loss.va_loss``).
+        teacher: the frozen teacher for L^D; given exactly in mode "distill".
+        distill: T of the tempered expression distribution in L^D (``distill.temperature``), the privileged
+            embedding losses to add (``distill.privileged``), each with its weight, and a pool's weights.
+        mode: one of :data:`MODES`: "supervised" (eq. 12), "distill" (eq. 13, with ``teacher``) or "pool"
+            (eq. 12 plus MT-PKDOT's stage-1 terms; the model holds a teacher pool). Default: "distill" when a
+            teacher is given, else "supervised".
 
     Attributes:
         progress: fraction of training done, in [0, 1]; set by the loop before each step.
@@ -66,7 +72,13 @@ class MultitaskObjective:
     """
 
     def __init__(self, tasks: tuple[str, ...], loss: LossConfig, teacher: nn.Module | None = None,
-                 distill: DistillConfig | None = None):
+                 distill: DistillConfig | None = None, mode: str | None = None):
+        mode = mode or ("distill" if teacher is not None else "supervised")
+        if mode not in MODES:
+            raise ValueError(f"objective mode {mode!r}: choose one of {', '.join(MODES)}")
+        if (mode == "distill") != (teacher is not None):
+            raise ValueError(f"objective mode {mode!r} {'needs' if mode == 'distill' else 'takes no'} teacher")
+        self.mode = mode
         self.tasks = tasks
         self.loss = loss
         self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
@@ -86,9 +98,9 @@ class MultitaskObjective:
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         outputs = model(batch, grl_coefficient=self.grl_coefficient())
-        parts = task_losses(outputs, batch, self.tasks, self.loss.va_loss)
+        parts = task_losses(outputs, batch, self.tasks, {"va": self.loss.va_loss})
         total = sum(self.loss.alpha * self.task_weights[t] * parts[t] for t in self.tasks)
-        if self.teacher is not None:
+        if self.mode == "distill":
             with torch.no_grad():
                 teacher = self.teacher(batch)
             if self.distill.pool_selection != "joint":
@@ -98,7 +110,7 @@ class MultitaskObjective:
                 teacher["embedding"], choice = select_teacher(teacher, batch, self.tasks, self.distill)
                 parts["pool_joint_share"] = (choice == 0).float().mean()
             for task in self.tasks:
-                labelled = labelled_rows(batch, task)
+                labelled = labelled_frames(batch, task)
                 own = soft_label_losses(outputs, teacher, self.distill.temperature, (task,), rows=labelled)[task]
                 other = soft_label_losses(outputs, teacher, self.distill.temperature, (task,), rows=~labelled)[task]
                 parts[f"kd_{task}"], parts[f"kd_other_{task}"] = own, other
@@ -106,11 +118,17 @@ class MultitaskObjective:
             for name, (weight, value) in privileged_losses(outputs, teacher, self.distill).items():
                 parts[name] = value
                 total = total + weight * value
-        if self.teacher is None and "pool_embedding" in outputs:  # MT-PKDOT stage 1: the model is the pool
+        if self.mode == "pool":  # MT-PKDOT stage 1: the model is the pool
+            if "pool_embedding" not in outputs:
+                raise KeyError("the objective's mode is pool, but the model holds no teacher pool "
+                               "(model.pool_adapter_dim=0): train it with recipes/teacher_pool.py")
             for name, (weight, value) in pool_losses(outputs, batch, self.tasks, self.distill).items():
                 parts[name] = value
                 total = total + weight * value
-        if "task_logits" in outputs:
+        if self.loss.delta > 0:
+            if "task_logits" not in outputs:
+                raise KeyError(f"loss.delta={self.loss.delta} trains a task discriminator, which the model lacks "
+                               f"(its model.task_sets is 0)")
             if "task_set" not in batch:
                 raise KeyError("the model has a task discriminator but the batch carries no task_set: "
                                "train with data.task_sets")

@@ -12,6 +12,7 @@ from torch import nn
 from accelerate.utils import set_seed
 
 from abaw.config import ConfigError, ExperimentConfig, load_config
+from abaw.data.streams import STREAM_CONFIG_KEYS
 from abaw.models import build_model
 
 
@@ -52,7 +53,9 @@ def start(args: argparse.Namespace) -> tuple[ExperimentConfig, Accelerator]:
 
 
 def adopt_teacher_inputs(config: ExperimentConfig, teacher: ExperimentConfig) -> ExperimentConfig:
-    """The student's config with the teacher's audio inputs; the face windows must already agree.
+    """The student's config with the teacher's input streams cut as the teacher's (every registered stream's
+    ``config_keys``, e.g. ``data.audio_seconds`` and ``model.sample_rate``: :mod:`abaw.data.streams`); the face
+    windows must already agree.
 
     Teacher and student read the same batches, so a window that differs would feed one of them clips it was
     not built for: that is an error, not a silent fix. So is a student trained on its own backbone's cached
@@ -72,9 +75,12 @@ def adopt_teacher_inputs(config: ExperimentConfig, teacher: ExperimentConfig) ->
         if getattr(mine, key) != getattr(theirs, key):
             raise ConfigError(f"data.{key} is {getattr(mine, key)!r} for the student but {getattr(theirs, key)!r} "
                               f"for its teacher; set data.{key}={getattr(theirs, key)!r}")
-    data = dataclasses.replace(mine, audio_seconds=theirs.audio_seconds)
-    model = dataclasses.replace(config.model, sample_rate=teacher.model.sample_rate)
-    return dataclasses.replace(config, data=data, model=model)
+    changes: dict[str, dict] = {}
+    for keys in STREAM_CONFIG_KEYS.values():
+        for section, key in (name.split(".") for name in keys):
+            changes.setdefault(section, {})[key] = getattr(getattr(teacher, section), key)
+    return dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **values)
+                                          for section, values in changes.items()})
 
 
 def build_student(config: ExperimentConfig, teacher: nn.Module) -> tuple[ExperimentConfig, nn.Module]:

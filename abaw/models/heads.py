@@ -1,38 +1,30 @@
-"""Task heads on the shared embedding: valence/arousal, the 8 expressions, the 12 action units."""
+"""Task heads on the shared embedding: one linear layer per task of :mod:`abaw.task_registry`, its width and
+activation as the task declares them (ABAW: VA tanh(2), EXPR 8 logits, AU 12 logits)."""
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from abaw.tasks import AU_NAMES, EXPR_CLASSES, VA_COLUMNS
+from abaw.task_registry import ACTIVATIONS, tasks_named
+from abaw.tasks import TASKS
 
 
 class MultitaskHeads(nn.Module):
-    """One linear head per task (ABAW 2022 paper: VA = tanh(2), EXPR = 8 logits, AU = 12 logits).
+    """One linear head per task, registered under the task's name (so weights load as ``heads.va.weight``...).
 
     Args:
         in_dim: width of the shared embedding.
+        tasks: the tasks to predict, by name (default: the three ABAW tasks).
     """
 
-    def __init__(self, in_dim: int):
+    def __init__(self, in_dim: int, tasks: tuple[str, ...] = TASKS):
         super().__init__()
-        self.va = nn.Linear(in_dim, len(VA_COLUMNS))
-        self.expr = nn.Linear(in_dim, len(EXPR_CLASSES))
-        self.au = nn.Linear(in_dim, len(AU_NAMES))
+        self.tasks = tasks_named(tasks)
+        for task in self.tasks:
+            self.add_module(task.name, nn.Linear(in_dim, task.width))
 
     def forward(self, embedding: Tensor) -> dict[str, Tensor]:
-        """Predictions for a batch of embeddings.
-
-        Args:
-            embedding: (B, in_dim).
-
-        Returns:
-            ``va`` (B, 2) in (-1, 1), ``expr`` (B, 8) logits, ``au`` (B, 12) logits.
-        """
-        return {
-            # tanh in float32: a half-precision tanh rounds moderate inputs to exactly +-1.
-            "va": torch.tanh(self.va(embedding).float()),
-            "expr": self.expr(embedding),
-            "au": self.au(embedding),
-        }
+        """Predictions for a batch of embeddings (B, in_dim): each task's (B, width) under its name, its head's
+        activation applied (``va`` in (-1, 1); ``expr`` and ``au`` logits)."""
+        return {task.name: ACTIVATIONS[task.head_activation](getattr(self, task.name)(embedding))
+                for task in self.tasks}

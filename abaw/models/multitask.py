@@ -7,10 +7,11 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
-from abaw.models.pool import POOL_OUTPUTS
+from abaw.task_registry import TASK_REGISTRY
 
-# Output keys the model itself produces; a modality may not take one of these names.
-OUTPUT_KEYS: tuple[str, ...] = ("va", "expr", "au", "embedding", "task_logits", "projected", *POOL_OUTPUTS)
+# Output keys the model itself produces besides each task's and a teacher pool's ``pool_*``; a modality may not
+# take one of these names.
+OUTPUT_KEYS: tuple[str, ...] = ("embedding", "task_logits", "projected")
 
 
 class MultitaskModel(nn.Module):
@@ -31,7 +32,7 @@ class MultitaskModel(nn.Module):
             (:class:`abaw.models.grl.TaskDiscriminator`).
         projection: optional; maps the embedding to another width, output as ``projected`` (for a student
             whose embedding a privileged loss compares with a teacher's of another width).
-        pool: optional; MT-PKDOT's teacher pool (:class:`abaw.models.pool.TeacherPool`), whose adapters and
+        pool: optional; MT-PKDOT's teacher pool (:class:`abaw.models.teacher_pool.TeacherPool`), whose adapters and
             heads turn each modality's embedding into one more teacher, output as ``pool_*``.
 
     Attributes:
@@ -45,9 +46,10 @@ class MultitaskModel(nn.Module):
         super().__init__()
         if not encoders:
             raise ValueError("a model needs at least one modality encoder")
-        clash = [name for name in encoders if name in OUTPUT_KEYS]
+        clash = [name for name in encoders if name in OUTPUT_KEYS or name in TASK_REGISTRY or name.startswith("pool_")]
         if clash:
-            raise ValueError(f"modality names {clash} clash with the model's outputs {OUTPUT_KEYS}")
+            raise ValueError(f"modality names {clash} clash with the model's outputs: {', '.join(OUTPUT_KEYS)}, "
+                             f"the tasks' ({', '.join(TASK_REGISTRY)}) and pool_*")
         for name, encoder in encoders.items():
             if not isinstance(getattr(encoder, "input_key", None), str) or not hasattr(encoder, "out_dim"):
                 raise TypeError(f"encoder {name!r} needs an `input_key` (str) and an `out_dim`")

@@ -27,7 +27,7 @@ from abaw.data.annotations import AnnotationError, FrameList, read_frame_list
 from abaw.data.layout import Layout, LayoutError
 from abaw.errors import AbawError
 from abaw.io import temporary_path
-from abaw.predictions import PredictionError, check_one_run, prediction_files, read_predictions, task_values
+from abaw.prediction_files import PredictionError, check_one_run, prediction_files, read_predictions, task_values
 from abaw.submit.validator import (
     CHALLENGES,
     FIRST_EDITION,
@@ -142,14 +142,14 @@ def write_submission(pred_dir: str | Path, layout: Layout, edition: int, out_dir
     result is not validated here: run ``abaw.submit.check_submission`` on ``out_dir`` (``abaw-submit`` does).
 
     Args:
-        pred_dir: the predictions directory (one ``<video>.csv`` per video, see ``abaw.predictions``).
+        pred_dir: the predictions directory (one ``<video>.csv`` per video, see ``abaw.prediction_files``).
         layout: the data root's layout, for the test lists and sample files.
         edition: the ABAW edition (3 or later).
         out_dir: the submission directory; created if needed.
         thresholds: (12,) AU thresholds; None means 0.5 for every AU.
         tasks: the challenges to write ("va", "expr", "au", "mtl"); None writes every one that can be.
         allow_mixed_runs: use predictions files that different runs wrote (by default an error:
-            ``abaw.predictions.check_one_run``).
+            ``abaw.prediction_files.check_one_run``).
 
     Returns:
         What was written, one entry per challenge.

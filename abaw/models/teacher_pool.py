@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from abaw.models.heads import MultitaskHeads
+from abaw.tasks import TASKS
 
-POOL_OUTPUTS: tuple[str, ...] = ("pool_embedding", "pool_va", "pool_expr", "pool_au")
 JOINT = "joint"
 
 
@@ -28,17 +28,20 @@ class TeacherPool(nn.Module):
         modality_dims: modality name -> width D_m of its embedding, in the model's order.
         embedding_dim: D, the width of the joint embedding.
         hidden: the adapters' hidden width (the paper: 512 -> 256 -> 512).
+        tasks: the tasks of the heads (the model's).
 
     Attributes:
         members: ``("joint", *modalities)``, the order of the pool outputs' second axis.
     """
 
-    def __init__(self, modality_dims: Mapping[str, int], embedding_dim: int, hidden: int = 256):
+    def __init__(self, modality_dims: Mapping[str, int], embedding_dim: int, hidden: int = 256,
+                 tasks: tuple[str, ...] = TASKS):
         super().__init__()
+        self.tasks = tasks
         self.adapters = nn.ModuleDict({name: nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(),
                                                            nn.Linear(hidden, embedding_dim))
                                        for name, dim in modality_dims.items()})
-        self.heads = nn.ModuleDict({name: MultitaskHeads(embedding_dim) for name in modality_dims})
+        self.heads = nn.ModuleDict({name: MultitaskHeads(embedding_dim, tasks) for name in modality_dims})
         self.members: tuple[str, ...] = (JOINT, *modality_dims)
 
     def forward(self, embeddings: Mapping[str, Tensor], joint: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -46,15 +49,15 @@ class TeacherPool(nn.Module):
 
         Args:
             embeddings: modality name -> (B, D_m) embedding.
-            joint: the model's own outputs: ``embedding`` (B, D), ``va``, ``expr``, ``au``.
+            joint: the model's own outputs: ``embedding`` (B, D) and each task's.
 
         Returns:
-            ``pool_embedding`` (B, M, D), ``pool_va`` (B, M, 2), ``pool_expr`` (B, M, 8), ``pool_au`` (B, M, 12),
-            M = len(members).
+            ``pool_embedding`` (B, M, D) and ``pool_<task>`` (B, M, width) for each task (``pool_va`` (B, M, 2),
+            ``pool_expr`` (B, M, 8), ``pool_au`` (B, M, 12)), M = len(members).
         """
         adapted = {name: adapter(embeddings[name]) for name, adapter in self.adapters.items()}
         heads = {name: self.heads[name](adapted[name]) for name in adapted}
         outputs = {"pool_embedding": torch.stack([joint["embedding"], *adapted.values()], dim=1)}
-        for task in ("va", "expr", "au"):
+        for task in self.tasks:
             outputs[f"pool_{task}"] = torch.stack([joint[task], *(h[task] for h in heads.values())], dim=1)
         return outputs

@@ -21,7 +21,7 @@ import pandas as pd
 
 from abaw.errors import AbawError
 from abaw.io import atomic_write
-from abaw.tasks import PREDICTION_COLUMNS, TASKS
+from abaw.task_registry import TASK_REGISTRY, get_task
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,10 @@ def write_predictions(out_dir: Path, video: str, frames: np.ndarray, outputs: di
     frames = np.asarray(frames)[order]
     outputs = {task: np.asarray(values)[order] for task, values in outputs.items()}
     table = {"frame": np.asarray(frames, dtype=np.int64)}
-    for task in TASKS:
-        if task in outputs:
-            values = np.asarray(outputs[task], dtype=np.float64).reshape(len(frames), -1)
-            for k, column in enumerate(PREDICTION_COLUMNS[task]):
+    for name, task in TASK_REGISTRY.items():
+        if name in outputs:
+            values = np.asarray(outputs[name], dtype=np.float64).reshape(len(frames), -1)
+            for k, column in enumerate(task.output_columns):
                 table[column] = values[:, k]
     frame = pd.DataFrame(table)
     path = Path(out_dir) / f"{video}.csv"
@@ -78,16 +78,16 @@ def read_predictions(path: Path, frames: np.ndarray | None = None) -> pd.DataFra
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise PredictionError(f"{path}: cannot be read as CSV: {' '.join(str(error).split())}") from None
-    known = {"frame", *(c for cols in PREDICTION_COLUMNS.values() for c in cols)}
+    known = {"frame", *(c for task in TASK_REGISTRY.values() for c in task.output_columns)}
     unknown = [c for c in table.columns if c not in known]
     if "frame" not in table.columns or unknown:
         raise PredictionError(f"{path}:1: header must be 'frame' and task columns {sorted(known - {'frame'})}; "
                               f"found {list(table.columns)}")
-    for task, columns in PREDICTION_COLUMNS.items():
-        present = [c for c in columns if c in table.columns]
-        if present and len(present) != len(columns):
-            missing = [c for c in columns if c not in table.columns]
-            raise PredictionError(f"{path}:1: {task.upper()} columns incomplete, missing {missing}")
+    for task in TASK_REGISTRY.values():
+        present = [c for c in task.output_columns if c in table.columns]
+        if present and len(present) != task.width:
+            missing = [c for c in task.output_columns if c not in table.columns]
+            raise PredictionError(f"{path}:1: {task.title} columns incomplete, missing {missing}")
     values = table.drop(columns="frame")
     numeric = values.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() & values.notna()
@@ -105,36 +105,38 @@ def read_predictions(path: Path, frames: np.ndarray | None = None) -> pd.DataFra
         if wrong.any():
             i = int(np.flatnonzero(wrong)[0])
             raise PredictionError(f"{path}:{i + 2}: frame {written[i]}, frames must increase from 1")
-    for task, lo, hi in (("va", -1.0, 1.0), ("expr", 0.0, 1.0), ("au", 0.0, 1.0)):
-        columns = [c for c in PREDICTION_COLUMNS[task] if c in numeric.columns]
-        if columns:
-            outside = (numeric[columns] < lo) | (numeric[columns] > hi)
-            if outside.any(axis=None):
-                raise PredictionError(f"{path}:{_line(outside)}: {task.upper()} value outside [{lo:g}, {hi:g}]")
-    if "Neutral" in numeric.columns:
-        # Softmax probabilities sum to 1; a row that does not (all zeros, scores of another kind) would be read
-        # as its largest column, Neutral on a tie, without a word.
-        sums = numeric[list(PREDICTION_COLUMNS["expr"])].sum(axis=1).to_numpy()
-        off = np.abs(sums - 1) > EXPR_SUM_TOLERANCE
-        if off.any():
-            i = int(np.flatnonzero(off)[0])
-            raise PredictionError(f"{path}:{i + 2}: the EXPR probabilities sum to {sums[i]:g}, not 1 (within "
-                                  f"{EXPR_SUM_TOLERANCE:g})")
+    for task in TASK_REGISTRY.values():
+        if task.output_columns[0] not in numeric.columns:
+            continue
+        columns = list(task.output_columns)
+        lo, hi = task.value_range
+        outside = (numeric[columns] < lo) | (numeric[columns] > hi)
+        if outside.any(axis=None):
+            raise PredictionError(f"{path}:{_line(outside)}: {task.title} value outside [{lo:g}, {hi:g}]")
+        if task.output == "softmax":
+            # Softmax probabilities sum to 1; a row that does not (all zeros, scores of another kind) would be
+            # read as its largest column, the first on a tie, without a word.
+            sums = numeric[columns].sum(axis=1).to_numpy()
+            off = np.abs(sums - 1) > PROBABILITY_SUM_TOLERANCE
+            if off.any():
+                i = int(np.flatnonzero(off)[0])
+                raise PredictionError(f"{path}:{i + 2}: the {task.title} probabilities sum to {sums[i]:g}, not 1 "
+                                      f"(within {PROBABILITY_SUM_TOLERANCE:g})")
     numeric.insert(0, "frame", written.astype(np.int64))
     return numeric
 
 
-EXPR_SUM_TOLERANCE = 0.01  # far above the rounding of 8 values written with 6 decimals
+PROBABILITY_SUM_TOLERANCE = 0.01  # far above the rounding of a few values written with 6 decimals
 
 
 def tasks_in(table: pd.DataFrame) -> tuple[str, ...]:
     """The tasks whose columns a predictions table holds."""
-    return tuple(t for t in TASKS if PREDICTION_COLUMNS[t][0] in table.columns)
+    return tuple(name for name, task in TASK_REGISTRY.items() if task.output_columns[0] in table.columns)
 
 
 def task_values(table: pd.DataFrame, task: str) -> np.ndarray:
     """A task's columns as a float64 array: (N, 2) VA, (N, 8) EXPR probabilities, (N, 12) AU probabilities."""
-    return table[list(PREDICTION_COLUMNS[task])].to_numpy(np.float64)
+    return table[list(get_task(task).output_columns)].to_numpy(np.float64)
 
 
 def _check_frames(path: Path, written: np.ndarray, expected: np.ndarray) -> None:
