@@ -7,6 +7,8 @@ Three checks over the text files of abaw/, recipes/, benchmarks/, scripts/, docs
   resolves;
 - a page of docs/ (or one of the former outside notes) is named by its path ``docs/<name>.md``, so that the
   check above can see it, not by its bare file name.
+And one over the Markdown pages: the repository paths (``abaw/data/layout.py``) and dotted names
+(``abaw.distill.ot.centroid_loss``) they point the reader to exist, so a rename cannot leave a page behind.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ FORMER_NOTES = ("methods.md", "design.md", "abaw-format.md", "recola-format.md",
 OUTSIDE_CITATION = re.compile(r"shared/notes|shared/papers|\.\./shared/")
 DOCS_REFERENCE = re.compile(r"(?<![\w.-])docs/([\w./-]+?\.md)\b")
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s#]+?\.md)(?:#[^)\s]*)?\)")
+REPOSITORY_PATH = re.compile(r"(?<![\w./-])((?:abaw|recipes|benchmarks|scripts|tests)/[\w./-]*[\w/])")
+DOTTED_NAME = re.compile(r"(?<![\w./-])(abaw(?:\.\w+)+)")
 
 
 def scanned_files() -> list[Path]:
@@ -96,6 +100,44 @@ def test_docs_pages_are_named_by_their_path():
     bare = [f"{where(path, n)}: {name}" for path in scanned_files()
             for n, line in enumerate(lines_of(path), start=1) for name in bare_mentions(line, names)]
     assert not bare, "write docs/<name>.md, so that the page's existence is checked:\n" + "\n".join(bare)
+
+
+def markdown_pages() -> list[Path]:
+    return [p for p in scanned_files() if p.suffix == ".md"]
+
+
+def undefined_parts(dotted: str) -> list[str]:
+    """The parts of ``abaw.module.name.attr`` that the module's source never mentions (all of them when no
+    prefix is a module of the repository)."""
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        base = ROOT.joinpath(*parts[:k])
+        for source in (base.with_suffix(".py"), base / "__init__.py"):
+            if source.is_file():
+                text = source.read_text(encoding="utf-8")
+                return [name for name in parts[k:] if not re.search(rf"\b{re.escape(name)}\b", text)]
+    return parts
+
+
+def test_paths_named_in_the_docs_exist():
+    missing = [f"{where(page, n)}: {path}" for page in markdown_pages()
+               for n, line in enumerate(lines_of(page), start=1) for path in REPOSITORY_PATH.findall(line)
+               if not (ROOT / path).exists()]
+    assert not missing, "these files or folders do not exist:\n" + "\n".join(missing)
+
+
+def test_dotted_names_in_the_docs_exist():
+    unknown = [f"{where(page, n)}: {name} ({', '.join(undefined_parts(name))} not found)" for page in markdown_pages()
+               for n, line in enumerate(lines_of(page), start=1) for name in DOTTED_NAME.findall(line)
+               if undefined_parts(name)]
+    assert not unknown, "these names are not in the code:\n" + "\n".join(unknown)
+
+
+def test_a_renamed_module_is_noticed():
+    assert undefined_parts("abaw.metrics.ccc") == []
+    assert undefined_parts("abaw.metrics.no_such_metric") == ["no_such_metric"]
+    assert "no_such_module" in undefined_parts("abaw.no_such_module.f")
+    assert undefined_parts("numpy.mean") == ["numpy", "mean"]
 
 
 @pytest.mark.parametrize("line, expected", [
