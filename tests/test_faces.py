@@ -157,13 +157,16 @@ def test_crops_of_someone_else_are_never_overwritten(two_people, tmp_path, capsy
     assert (tmp_path / "duo_left" / "00001.jpg").read_bytes() == b"organisers' crop"
 
 
-def test_unreadable_video_is_an_error_naming_the_file(tmp_path, capsys):
+def test_unreadable_video_is_an_error_naming_the_file_and_the_others_are_done(two_people, tmp_path, capsys):
+    video, out, truth = two_people
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
-    assert faces_main([str(broken), "--out", str(tmp_path / "out")]) == 1
+    assert faces_main([str(broken), str(video), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert str(broken) in err and "cannot open the video" in err
+    assert "1 of 2 videos failed (their errors are above): broken" in err
     assert not (tmp_path / "out" / "broken.detections.csv").exists()
+    assert (tmp_path / "out" / "duo.detections.csv").is_file()
     assert faces_main([str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 1
     assert "missing: no such file or folder" in capsys.readouterr().err
 

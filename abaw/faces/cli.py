@@ -5,12 +5,14 @@
 A folder stands for every video file under it (``.mp4``, ``.avi`` ...; the ``--out`` folder itself is not
 searched), so ``abaw-faces ROOT --out ROOT/cropped_aligned`` prepares a data root that has videos and no crops.
 Videos already done (their ``.detections.csv`` exists) are skipped, so an interrupted run is resumed by running
-the same command again. What is written: :mod:`abaw.faces.extract`; the detector and its numbers: docs/faces.md.
+the same command again. A video that cannot be read is named and skipped, and the command exits with status 1
+once the others are done. What is written: :mod:`abaw.faces.extract`; the detector and its numbers: docs/faces.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -89,11 +91,20 @@ def main(argv: list[str] | None = None) -> int:
     track = TrackConfig(detect_every=args.detect_every)
     crop = CropConfig(size=args.size, margin=args.margin)
     bar = progress_bar(list(videos.items()), desc="abaw-faces", unit="video")
+    failed = []
     for name, path in bar:
-        summary = extract_faces(path, args.out, detector, name=name, track=track, crop=crop,
-                                batch_size=args.batch_size)
+        try:
+            summary = extract_faces(path, args.out, detector, name=name, track=track, crop=crop,
+                                    batch_size=args.batch_size)
+        except AbawError as error:  # one unreadable file does not stop the others; the command fails at the end
+            bar.write(f"abaw-faces: {error}", file=sys.stderr)
+            failed.append(name)
+            continue
         bar.write(summary.line())
-    print(f"wrote the face crops of {len(videos)} video(s) to {args.out}")
+    done = len(videos) - len(failed)
+    print(f"wrote the face crops of {done} video(s) to {args.out}")
+    if failed:
+        raise AbawError(f"{len(failed)} of {len(videos)} videos failed (their errors are above): {', '.join(failed)}")
     return 0
 
 

@@ -25,7 +25,7 @@ PANEL_WIDTH = 280
 
 
 def read_person_predictions(path: Path) -> dict[str, np.ndarray]:
-    """A predictions file (design.md's format) as arrays: ``frame``, and ``va`` (n, 2), ``expr`` (n, 8),
+    """A predictions file (docs/design.md's format) as arrays: ``frame``, and ``va`` (n, 2), ``expr`` (n, 8),
     ``au`` (n, 12) for the tasks whose columns it has."""
     table = pd.read_csv(path)
     if "frame" not in table.columns:
