@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from abaw.data.synthetic import main as synth_main
+from abaw.datasets.cli import main as data_main
 from abaw.evaluate import main as eval_main
 from abaw.predict import main as predict_main
 from abaw.submit.cli import main as submit_main
@@ -21,7 +22,7 @@ def recipe(name):
     return module.main
 
 
-COMMANDS = {"abaw-synth": lambda: synth_main, "abaw-predict": lambda: predict_main, "abaw-eval": lambda: eval_main,
+COMMANDS = {"abaw-synth": lambda: synth_main, "abaw-data": lambda: data_main, "abaw-predict": lambda: predict_main, "abaw-eval": lambda: eval_main,
             "abaw-submit": lambda: submit_main, "mtl_teacher.py": lambda: recipe("mtl_teacher"),
             "student_kd.py": lambda: recipe("student_kd"), "teacher_pool.py": lambda: recipe("teacher_pool")}
 
