@@ -32,3 +32,13 @@ def test_a_missing_root_and_an_unknown_name_are_named_errors(tmp_path):
 
 def test_a_named_dataset_is_used_without_detection(tmp_path):
     assert dataset_for(tmp_path, "affwild2").name == "affwild2"
+
+
+def test_face_crops_alone_do_not_make_an_affwild2_root(tmp_path):
+    """The toolkit writes every dataset's crops in the same layout; only annotations or test lists say Aff-Wild2."""
+    (tmp_path / "cropped_aligned" / "train_1").mkdir(parents=True)
+    with pytest.raises(LayoutError, match="holds none of the known datasets"):
+        dataset_for(tmp_path)
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "CVPR_8th_ABAW_VA_test_set_example.txt").write_text("image_location,valence,arousal\n")
+    assert dataset_for(tmp_path).name == "affwild2"
