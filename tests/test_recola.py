@@ -233,3 +233,41 @@ def test_choose_label_shift_finds_the_raters_delay():
     shift, scores = choose_label_shift(features, labels, fps)
     assert shift == pytest.approx(2.0)
     assert scores[2.0] > scores[0.0] + 0.3
+
+
+def test_a_recording_found_twice_is_a_named_error(tree, tmp_path):
+    root = _copy(tree, tmp_path)
+    (root / "extra").mkdir()
+    shutil.copy(root / "recordings_audio" / "dev_1.wav", root / "extra" / "dev_1.wav")
+    with pytest.raises(LayoutError, match="dev_1 found twice"):
+        discover(root)
+
+
+def test_avec_2018_second_gold_standard_is_not_read(tree, tmp_path, caplog):
+    root = tmp_path / "avec2018"
+    shutil.copytree(tree / "recordings_video", root / "recordings" / "video")
+    for dim in DIMENSIONS:
+        shutil.copytree(tree / "ratings_gold_standard" / dim, root / "labels" / "gs_1" / dim)
+        (root / "labels" / "gs_2" / dim).mkdir(parents=True)
+        for arff in (root / "labels" / "gs_1" / dim).glob("*.arff"):
+            text = arff.read_text().replace(",0.", ",9.")  # another gold standard's values
+            (root / "labels" / "gs_2" / dim / arff.name).write_text(text)
+    with caplog.at_level(logging.WARNING):
+        layout = discover(root)
+    assert "several gold standards (gs_1, gs_2); using gs_1" in caplog.text
+    _check_labels(build_manifest(layout, "train"))
+
+
+def test_a_model_that_hears_a_recording_without_its_wav_is_told(tree, tmp_path):
+    from abaw.config import load_config
+    from abaw.data.streams import stream_readers
+    from abaw.engine.data import clip_dataset
+
+    root = _copy(tree, tmp_path)
+    (root / "recordings_audio" / "dev_1.wav").unlink()
+    layout = discover(root)
+    config = load_config(None, ["data.dataset=recola", "data.tasks=[va]", "model.tasks=[va]",
+                                f"data.cache_dir={tmp_path / 'cache'}"])
+    with pytest.raises(LayoutError, match="none found for dev_1"):
+        clip_dataset(config, build_manifest(layout, "dev"), layout,
+                     streams=stream_readers(config, ["faces", "audio"]))

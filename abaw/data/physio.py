@@ -121,6 +121,15 @@ class PhysioStream:
             log.warning("no physiology file (ECG, EDA) for %d of %d recordings (%s); their clips read zeros",
                         len(missing), len(names), ", ".join(missing))
 
+    def report(self, datasets: list[ClipDataset]) -> dict[str, list[str]]:
+        """``recordings_without_physio``: those whose clips read zeros, over a run's datasets (one warning)."""
+        stores = {id(r.store): r.store for d in datasets if (r := d.reads(self.key)) is not None}.values()
+        missing = sorted({name for store in stores for name in store.missing})
+        if missing:
+            log.warning("recordings without a physiology file, whose clips read zeros: %d (%s)", len(missing),
+                        ", ".join(missing))
+        return {"recordings_without_physio": missing}
+
     def read(self, dataset: ClipDataset, row: int) -> dict[str, torch.Tensor]:
         path = dataset.stream_file(self.key, dataset.video_of(row))
         n = int(round(self.seconds * self.store.rate))
@@ -136,4 +145,5 @@ def physio_store(config: ExperimentConfig) -> PhysioStore:
     return PhysioStore(cache_dir, config.model.physio_rate)
 
 
-register_stream("physio", lambda config: PhysioStream(physio_store(config), config.data.physio_seconds))
+register_stream("physio", lambda config: PhysioStream(physio_store(config), config.data.physio_seconds),
+                config_keys=("data.physio_seconds", "model.physio_rate"))

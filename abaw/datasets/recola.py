@@ -387,7 +387,8 @@ SHIFT_GRID_S = tuple(round(0.4 * k, 1) for k in range(25))
 
 
 def choose_label_shift(features: dict[str, np.ndarray], labels: dict[str, np.ndarray], fps: dict[str, float],
-                       grid: tuple[float, ...] = SHIFT_GRID_S, strength: float = 10.0) -> tuple[float, dict]:
+                       grid: tuple[float, ...] = SHIFT_GRID_S, strength: float = 10.0, stride: int = 1
+                       ) -> tuple[float, dict]:
     """Pick the annotation delay on TRAINING recordings only: for each candidate shift s, a ridge read-out of
     the recordings' features at frame time t predicts the label at t + s; the score is its leave-one-recording-
     out CCC (mean over valence and arousal, pooled over the held-out frames). The shift with the best score wins.
@@ -399,6 +400,7 @@ def choose_label_shift(features: dict[str, np.ndarray], labels: dict[str, np.nda
         fps: training recording -> its video's frame rate (frame k at (k - 1) / fps).
         grid: candidate shifts in seconds.
         strength: the ridge penalty on standardised features.
+        stride: use every ``stride``-th frame (neighbouring frames are near-duplicates).
 
     Returns:
         The chosen shift and the score of every candidate.
@@ -413,7 +415,7 @@ def choose_label_shift(features: dict[str, np.ndarray], labels: dict[str, np.nda
             times = np.arange(len(features[name])) / fps[name]
             trace_times = np.arange(len(labels[name])) * ANNOTATION_STEP_S
             y = np.stack([labels_at(Trace(trace_times, labels[name][:, d]), times, shift) for d in range(2)], 1)
-            keep = (y != VA_IGNORE).all(1)
+            keep = (y != VA_IGNORE).all(1) & (np.arange(len(y)) % stride == 0)
             xs.append(features[name][keep])
             ys.append(y[keep])
             groups.append(np.full(int(keep.sum()), k))
