@@ -19,6 +19,7 @@ import numpy as np
 from abaw import metrics
 from abaw.data.layout import discover
 from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.engine.loop import video_score_of
 from abaw.errors import command
 from abaw.io import write_json
 from abaw.plots import write_plots
@@ -34,7 +35,7 @@ log = logging.getLogger("abaw.eval")
 
 def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
              thresholds: np.ndarray | float = 0.5, search_thresholds: bool = False,
-             allow_mixed_runs: bool = False, video_score: str = "pooled") -> dict:
+             allow_mixed_runs: bool = False, video_score: str | None = None) -> dict:
     """Score predictions against a manifest's labels.
 
     Args:
@@ -46,7 +47,8 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
         search_thresholds: search those thresholds on THIS split (the score is then optimistic for it; the
             thresholds are meant for the test split).
         allow_mixed_runs: score files that different runs wrote (``abaw.prediction_files.check_one_run``).
-        video_score: "pooled", or "per_video" to add the per-video scores (:func:`score_tasks`).
+        video_score: "pooled", or "per_video" to add the per-video scores (:func:`score_tasks`); default:
+            the convention of the manifest's dataset (:func:`abaw.engine.loop.video_score_of`).
 
     Returns:
         ``{"va": {...}, "expr": {...}, "au": {...}, "mtl": {...}}`` for the tasks scored (mtl for an MTL
@@ -99,7 +101,8 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
         if task.search_thresholds is not None:
             options[name] = (task.search_thresholds(predictions[name], target) if search_thresholds
                              else {"thresholds": thresholds})
-    results = score_tasks(predictions, targets, frames["video"].to_numpy(), options, video_score)
+    results = score_tasks(predictions, targets, frames["video"].to_numpy(), options,
+                          video_score or video_score_of(manifest))
     for name in options:
         results[name]["thresholds_source"] = ("searched on this split (optimistic here)" if search_thresholds
                                               else "given")
@@ -170,10 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-mixed-runs", action="store_true",
                         help="score a predictions directory whose files different runs wrote (by default an "
                              "error: PRED_DIR/written_by/ records the run of each file) (default: off)")
-    parser.add_argument("--video-score", choices=("pooled", "per_video"), default="pooled",
+    parser.add_argument("--video-score", choices=("pooled", "per_video"), default=None,
                         help="pooled: each metric over all frames at once (ABAW); per_video: also valence/arousal "
-                             "per video, averaged over the videos (AVEC, RECOLA), each score labelled "
-                             "(default: pooled)")
+                             "per video, averaged over the videos (AVEC), each score labelled (default: the "
+                             "dataset's convention: pooled for Aff-Wild2, per_video for RECOLA)")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the scores to this JSON file (default: printed only)")
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from abaw.config import LossConfig
-from abaw.engine.loop import flatten, score_outputs, task_predictions
+from abaw.engine.loop import flatten, score_outputs, task_predictions, video_score_of
 from abaw.engine.objectives import MultitaskObjective
 from abaw.evaluate import evaluate, format_table
 from abaw.losses import masked_mse, soft_ccc
@@ -181,3 +181,16 @@ def test_a_task_that_declares_an_unknown_head_or_granularity_is_refused():
     assert Task(name="pain", granularity="sample", **common).granularity == "sample"
     with pytest.raises(ValueError, match="already registered"):
         register_task(Task(name="va", **common))
+
+
+def test_validation_and_eval_follow_the_datasets_scoring_convention():
+    manifest = toy_manifest(np.random.default_rng(5))
+    assert video_score_of(manifest) == "pooled"  # frames that name no dataset
+    for dataset, convention in (("affwild2", "pooled"), ("recola", "per_video")):
+        manifest.frames["dataset"] = dataset
+        assert video_score_of(manifest) == convention
+    predictions = {"row": np.arange(len(manifest)), "va": np.clip(manifest.frames[["valence", "arousal"]].to_numpy()
+                                                                  + 0.1, -1, 1)}
+    scores = score_outputs(predictions, manifest, ("va",), video_score_of(manifest))
+    assert scores["score"] == scores["va"]["score_per_video"] != scores["va"]["score"]
+    assert "val_ccc_valence_per_video" in flatten(scores) and "val_ccc_valence" in flatten(scores)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from abaw.config import ExperimentConfig, TrainConfig, save_config, to_dict
 from abaw.data.manifest import Manifest
+from abaw.datasets import DATASETS
 from abaw.engine.checkpoint import TrainState, load_train_state, resume_folder, save_best, save_last
 from abaw.engine.data import DATA_REPORT, data_report
 from abaw.engine.run_folder import own_run_folder
@@ -82,7 +83,7 @@ def _fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: Data
         objective.task_weights = task_weights({t: state.task_stale.get(t, 0) for t in tasks},
                                               config.loss.gamma_rate)
         losses = train_epoch(model, objective, train_loader, optimizer, scheduler, config, accelerator, epoch)
-        scores = validate(model, val_loader, val_manifest, tasks, accelerator)
+        scores = validate(model, val_loader, val_manifest, tasks, accelerator, video_score_of(val_manifest))
         row = {"epoch": epoch + 1, **{f"train_{k}": v for k, v in losses.items()},
                **flatten(scores), "seconds": round(time.perf_counter() - started, 2)}
         if config.loss.gamma_rate:
@@ -226,6 +227,16 @@ def validate(model: nn.Module, loader: DataLoader, manifest: Manifest, tasks: tu
     """The metrics of the model's predictions over the whole validation split (:func:`score_outputs`)."""
     outputs = predict_rows(model, loader, accelerator, desc="validating")
     return score_outputs(outputs, manifest, tasks, video_score)
+
+
+def video_score_of(manifest: Manifest) -> str:
+    """How the dataset of a manifest's frames scores a split (its registered ``video_score``): "pooled" (ABAW)
+    or "per_video" (AVEC: each recording scored alone and averaged; the pooled score is reported too). Frames
+    of several datasets with different conventions are pooled."""
+    if "dataset" not in manifest.frames:
+        return "pooled"
+    conventions = {DATASETS[name].video_score for name in manifest.frames["dataset"].unique()}
+    return conventions.pop() if len(conventions) == 1 else "pooled"
 
 
 def score_outputs(outputs: dict[str, np.ndarray], manifest: Manifest, tasks: tuple[str, ...],

@@ -23,7 +23,7 @@ from abaw.models.grl import TaskDiscriminator
 from abaw.models.heads import MultitaskHeads
 from abaw.models.multitask import MultitaskModel
 from abaw.models.physio import PhysioEncoder
-from abaw.models.pool import TeacherPool
+from abaw.models.teacher_pool import TeacherPool
 from abaw.models.visual import VisualEncoder, load_backbone_weights
 
 
@@ -65,7 +65,9 @@ class ModelConfig:
         discriminator_dims: hidden widths of the task discriminator (the paper: 64, 32).
         projection_dim: width of a learned projection of the embedding, output as ``projected`` (0: none).
             Set by the student recipe when a privileged loss compares embeddings of different widths.
-        pool_adapter_dim: hidden width of MT-PKDOT's modality adapters (:class:`abaw.models.pool.TeacherPool`;
+        tasks: the tasks the model has a head for (names in :data:`abaw.task_registry.TASK_REGISTRY`); the
+            tasks trained (``data.tasks``) are among them.
+        pool_adapter_dim: hidden width of MT-PKDOT's modality adapters (:class:`abaw.models.teacher_pool.TeacherPool`;
             0: no pool). Set by ``recipes/teacher_pool.py`` from ``distill.pool_adapter_dim``.
     """
 
@@ -93,6 +95,7 @@ class ModelConfig:
     task_sets: int = 0
     discriminator_dims: tuple[int, ...] = (64, 32)
     projection_dim: int = 0
+    tasks: tuple[str, ...] = ("va", "expr", "au")
     pool_adapter_dim: int = 0
 
 
@@ -137,7 +140,10 @@ def _audio(config: ModelConfig) -> nn.Module:
     if config.audio_encoder == "logmel":
         channels = tuple(config.soundnet_width * k for k in (2, 4, 8, 16))
         return LogMelEncoder(config.sample_rate, config.audio_dim, channels=channels)
-    raise ValueError(f"unknown audio encoder {config.audio_encoder!r}; choose soundnet or logmel")
+    raise ValueError(f"unknown audio encoder {config.audio_encoder!r}; choose one of {', '.join(AUDIO_ENCODERS)}")
+
+
+AUDIO_ENCODERS: tuple[str, ...] = ("soundnet", "logmel")
 
 
 def _physio(config: ModelConfig) -> nn.Module:
@@ -201,5 +207,6 @@ def build_model(config: ModelConfig | None = None) -> MultitaskModel:
     discriminator = (TaskDiscriminator(fusion.out_dim, config.task_sets, config.discriminator_dims)
                      if config.task_sets else None)
     projection = nn.Linear(fusion.out_dim, config.projection_dim) if config.projection_dim else None
-    pool = TeacherPool(in_dims, fusion.out_dim, config.pool_adapter_dim) if config.pool_adapter_dim else None
-    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim), discriminator, projection, pool)
+    tasks = tuple(config.tasks)
+    pool = TeacherPool(in_dims, fusion.out_dim, config.pool_adapter_dim, tasks) if config.pool_adapter_dim else None
+    return MultitaskModel(encoders, fusion, MultitaskHeads(fusion.out_dim, tasks), discriminator, projection, pool)
