@@ -178,7 +178,7 @@ def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out
     visual = next((e for e in model.encoders.values() if getattr(e, "features_key", None)), None)
     names = manifest.frames["video"].cat.categories
     frame_numbers = manifest.frames["frame"].to_numpy()
-    parts: dict[str, list[np.ndarray]] = {"row": [], "va": [], "expr": [], "au": []}
+    parts: dict[str, list[np.ndarray]] = {"row": []}  # and one list per task the model predicts
     table, written = None, 0
     for batch in progress_bar(loader, desc="predicting", unit="batch", leave=False,
                               enabled=accelerator.is_local_main_process):
@@ -194,10 +194,10 @@ def predict_videos(model: nn.Module, loader: DataLoader, manifest: Manifest, out
             outputs = task_predictions(model(batch))
         parts["row"].append(batch["row"].cpu().numpy())
         for task, values in outputs.items():
-            parts[task].append(values.cpu().numpy())
+            parts.setdefault(task, []).append(values.cpu().numpy())
         if batch["last"]:
             rows = np.concatenate(parts["row"])
-            outputs = {task: np.concatenate(parts[task]) for task in ("va", "expr", "au")}
+            outputs = {task: np.concatenate(values) for task, values in parts.items() if task != "row"}
             video = names[int(batch["video"])]
             broken = ~np.all([np.isfinite(values).all(axis=1) for values in outputs.values()], axis=0)
             if broken.any():  # NaN weights (a diverged run): nothing to write that any reader would accept
