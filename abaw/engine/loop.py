@@ -90,7 +90,7 @@ def _fit(model: nn.Module, objective, train_loader: DataLoader, val_loader: Data
             row |= {f"gamma_{t}": round(w, 4) for t, w in objective.task_weights.items()}
         state.history.append(row)
         state.epoch = epoch + 1
-        state.update_tasks(task_scores(scores))
+        state.update_tasks(headline_scores(scores))  # each task's, for its weight gamma
         if scores["score"] > state.best_score:
             state.best_score, state.best_epoch, state.epochs_without_improvement = scores["score"], epoch + 1, 0
             if accelerator.is_main_process:
@@ -249,13 +249,8 @@ def score_outputs(outputs: dict[str, np.ndarray], manifest: Manifest, tasks: tup
     scores: dict = score_tasks({task: outputs[task] for task in tasks},
                                {task: get_task(task).targets(frames) for task in tasks},
                                videos=frames["video"].to_numpy(), video_score=video_score)
-    scores["score"] = sum(task_scores(scores).values())
+    scores["score"] = sum(headline_scores(scores).values())
     return scores
-
-
-def task_scores(scores: dict) -> dict[str, float]:
-    """Each task's validation score, its headline (VA mean CCC, EXPR macro F1, AU mean F1)."""
-    return headline_scores(scores)
 
 
 def flatten(scores: dict) -> dict[str, float]:
