@@ -24,7 +24,8 @@ from abaw.data.layout import Layout, LayoutError
 from abaw.data.manifest import Manifest, retained_face_frames
 from abaw.data.streams import FaceStream, StreamReader
 from abaw.data.video import VideoError, VideoInfo, fps_from_name, probe
-from abaw.tasks import AU_IGNORE, EXPR_IGNORE, FACE_CROP_SIZE, VA_IGNORE, frame_image_name
+from abaw.task_registry import TASK_REGISTRY
+from abaw.tasks import FACE_CROP_SIZE, frame_image_name
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,10 @@ class ClipDataset(Dataset):
     """Clips for the frames of a manifest (all of them, or the rows in ``rows``).
 
     Each item is a dict of tensors: the window of each stream of ``streams`` under its key (``faces`` uint8
-    (T, 3, S, S); ``audio`` float32 (samples,); ...: :mod:`abaw.data.streams`); labels ``va`` (2,), ``expr`` (), ``au`` (12,) holding the organisers' values
-    (-5 / -1 where unlabelled) and the masks ``va_mask`` (2,), ``expr_mask`` (), ``au_mask`` (12,); and
-    ``row``, the manifest row, to put predictions back in place, and ``source``, which manifest that is
+    (T, 3, S, S); ``audio`` float32 (samples,); ...: :mod:`abaw.data.streams`); the labels of every registered
+    task (:mod:`abaw.task_registry`) whose columns the manifest holds, under its name, with their "no label"
+    value where unlabelled (``va`` (2,), ``expr`` (), ``au`` (12,) for Aff-Wild2: -5 / -1), and which are
+    present under ``<name>_mask``; and ``row``, the manifest row, to put predictions back in place, and ``source``, which manifest that is
     (0: the uni-task one, 1: the MTL set's; :data:`SOURCES`). ``transform(faces, seed)`` augments the
     window (training), with a seed drawn from torch's generator.
 
@@ -94,9 +96,11 @@ class ClipDataset(Dataset):
         self._video = frames["video"].cat.codes.to_numpy()
         self._names = list(frames["video"].cat.categories)
         self._frame = frames["frame"].to_numpy(np.int64)
-        self._va = manifest.va()
-        self._expr = manifest.expr()
-        self._au = manifest.au()
+        # Every registered task whose label columns the manifest holds; a class index is an integer target,
+        # values and 0/1 labels are float targets (what the losses take).
+        self._tasks = [task for task in TASK_REGISTRY.values() if set(task.label_columns) <= set(frames.columns)]
+        self._targets = {task.name: task.targets(frames).astype(np.int64 if task.class_label else np.float32)
+                         for task in self._tasks}
         table = manifest.videos.loc[self._names]
         self._crops = list(table["crops"])
         self._folders = [Path(f) if f else None for f in table["crop_folder"]]
@@ -226,16 +230,10 @@ class ClipDataset(Dataset):
         item = {}
         for reader in self.streams:
             item |= reader.read(self, row)
-        item |= {
-            "va": torch.tensor(self._va[row]),
-            "va_mask": torch.from_numpy(self._va[row] != VA_IGNORE),
-            "expr": torch.tensor(self._expr[row]),
-            "expr_mask": torch.tensor(self._expr[row] != EXPR_IGNORE),
-            "au": torch.from_numpy(self._au[row].astype(np.float32)),
-            "au_mask": torch.from_numpy(self._au[row] != AU_IGNORE),
-            "row": torch.tensor(row),
-            "source": torch.tensor(self.source),
-        }
+        for task in self._tasks:
+            target = torch.as_tensor(self._targets[task.name][row])
+            item |= {task.name: target, f"{task.name}_mask": task.labelled(target)}
+        item |= {"row": torch.tensor(row), "source": torch.tensor(self.source)}
         return item
 
 
