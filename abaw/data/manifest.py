@@ -21,6 +21,7 @@ from abaw.data.annotations import AnnotationError, read_frame_list, read_mtl_fil
 from abaw.data.layout import Layout, LayoutError
 from abaw.data.video import VideoError, count_frames, fps_from_name, probe
 from abaw.progress import progress_bar
+from abaw.task_registry import TASK_REGISTRY
 from abaw.tasks import AU_IGNORE, AU_NAMES, EXPR_IGNORE, TASKS, VA_IGNORE, frame_image_name, source_video_name
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,11 @@ class Manifest:
         return self.frames[list(AU_NAMES)].to_numpy(np.int64)
 
     def masks(self) -> dict[str, np.ndarray]:
-        """Which labels are present: ``va`` (N, 2), ``expr`` (N,), ``au`` (N, 12), all bool."""
-        return {"va": self.va() != VA_IGNORE, "expr": self.expr() != EXPR_IGNORE, "au": self.au() != AU_IGNORE}
+        """Which labels are present, for every registered task whose columns the frames hold
+        (:mod:`abaw.task_registry`): bool, (N,) for a class index, else (N, columns); for Aff-Wild2 ``va``
+        (N, 2), ``expr`` (N,), ``au`` (N, 12)."""
+        return {task.name: task.labelled(task.targets(self.frames)) for task in TASK_REGISTRY.values()
+                if set(task.label_columns) <= set(self.frames.columns)}
 
     def face_path(self, video: str, face_frame: int) -> Path | None:
         """The crop file of ``face_frame`` in ``video``'s crop folder; None for a black frame."""

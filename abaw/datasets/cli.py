@@ -90,11 +90,11 @@ def split_summary(kind: DatasetKind, layout, split: str, manifest: Manifest) -> 
     people = {kind.person(name) for name in videos.index}
     lines = [f"{split}: {len(videos)} videos, {len(people)} people, {len(frames)} frames"]
     per_video_tasks = {name: set(tasks.split(",")) - {""} for name, tasks in videos["tasks"].items()}
+    masks = manifest.masks()
     for name in kind.tasks:
-        task = get_task(name)
         labelled_videos = [v for v, tasks in per_video_tasks.items() if name in tasks]
         in_videos = frames["video"].isin(labelled_videos).to_numpy()
-        labelled = (frames[list(task.label_columns)].to_numpy() != task.no_label).any(axis=1)
+        labelled = masks[name].reshape(len(frames), -1).any(axis=1)
         lines.append(f"  {name}: {len(labelled_videos)} files, {len({kind.person(v) for v in labelled_videos})} "
                      f"people, {int(in_videos.sum())} frames, {int(labelled.sum())} labelled frames")
     for stream in kind.streams:
