@@ -34,7 +34,7 @@ from abaw.tasks import frame_image_name
 
 SOURCE = "source"
 CROPS = "cropped_aligned"
-TASK_LISTS = {"va": "va_test_sample.txt", "expr": "expr_test_sample.txt", "au": "au_test_sample.txt"}
+TASK_LISTS = {"va": "va_test_set_sample.txt", "expr": "expr_test_set_sample.txt", "au": "au_test_set_sample.txt"}
 
 
 def default_out(video: Path) -> Path:
