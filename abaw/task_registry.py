@@ -149,6 +149,8 @@ class Task:
 
     def scorable(self, targets: np.ndarray) -> bool:
         """Whether the metric can score these targets: some label (in every column, if it needs that)."""
+        if len(targets) == 0:
+            return False
         present = np.asarray(self.labelled(targets)).reshape(len(targets), -1).any(axis=0)
         return bool(present.all() if self.every_column_scored else present.any())
 

@@ -166,6 +166,7 @@ def test_per_video_scoring_adds_labelled_scores_and_becomes_the_headline():
     assert {k: per_video["va"][k] for k in pooled["va"]} == pooled["va"]  # the pooled keys are unchanged
     assert TASK_REGISTRY["va"].headline_of(per_video["va"]) == per_video["va"]["score_per_video"]
     assert TASK_REGISTRY["va"].headline_of(pooled["va"]) == pooled["va"]["score"]
+    assert score_tasks({"va": pred[:0]}, {"va": target[:0]}) == {}  # no row: nothing to score, no error
     with pytest.raises(ValueError, match="needs the video of each row"):
         score_tasks({"va": pred}, {"va": target}, video_score="per_video")
 
