@@ -290,10 +290,10 @@ def test_report_command(capsys):
 
 # --- modalities --------------------------------------------------------------------------------------------
 
-class PhysioEncoder(nn.Module):
-    """A stand-in for a physiological-signal encoder: (B, C, N) signals -> (B, 16)."""
+class RespirationEncoder(nn.Module):
+    """A stand-in for a new modality's encoder (a respiration belt): (B, C, N) signals -> (B, 16)."""
 
-    input_key = "physio"
+    input_key = "respiration"
 
     def __init__(self, channels: int = 2):
         super().__init__()
@@ -305,23 +305,23 @@ class PhysioEncoder(nn.Module):
 
 
 @pytest.fixture
-def physio():
-    register_encoder("physio", lambda config: PhysioEncoder())
+def respiration():
+    register_encoder("respiration", lambda config: RespirationEncoder())
     yield
-    factory.ENCODERS.pop("physio")
+    factory.ENCODERS.pop("respiration")
 
 
-def test_an_extra_modality_plugs_in(physio):
-    model = build(replace(TINY, modalities=("visual", "audio", "physio"))).eval()
-    batch = {**make_batch(), "physio": torch.randn(3, 2, 100)}
+def test_an_extra_modality_plugs_in(respiration):
+    model = build(replace(TINY, modalities=("visual", "audio", "respiration"))).eval()
+    batch = {**make_batch(), "respiration": torch.randn(3, 2, 100)}
     with torch.no_grad():
         out = model(batch)
-        other = model({**batch, "physio": 3 * torch.randn(3, 2, 100)})
-    check_outputs({k: v for k, v in out.items() if k != "physio"}, TEACHER_KEYS, 3, 40)
-    assert out["physio"].shape == (3, 16)
+        other = model({**batch, "respiration": 3 * torch.randn(3, 2, 100)})
+    check_outputs({k: v for k, v in out.items() if k != "respiration"}, TEACHER_KEYS, 3, 40)
+    assert out["respiration"].shape == (3, 16)
     assert not torch.allclose(out["va"], other["va"])
     with pytest.raises(ValueError, match="already registered"):
-        register_encoder("physio", lambda config: PhysioEncoder())
+        register_encoder("respiration", lambda config: RespirationEncoder())
 
 
 def test_bad_configs_are_refused():
