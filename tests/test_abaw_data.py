@@ -4,7 +4,6 @@ project), checked against the annotation files read line by line, the crop files
 from __future__ import annotations
 
 import csv
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from abaw.datasets.cli import main as data_main
 from abaw.tasks import AU_NAMES
-from trees import EDITIONS, TEST_VIDEOS, VIDEOS, write_tree
+from trees import EDITIONS, TEST_VIDEOS, write_tree
 
 HEADER = ["dataset", "split", "video", "frame", "time", "valence", "arousal", "expr", *AU_NAMES, "face"]
 FIELDS = {"va": ["valence", "arousal"], "expr": ["expr"], "au": list(AU_NAMES)}
