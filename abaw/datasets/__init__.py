@@ -44,7 +44,9 @@ class DatasetKind:
         detect: a cheap check that a root is laid out as this dataset.
         discover: ``discover(root, annotations=None)`` -> its layout object (``annotations``: the annotations
             folder to use where a root holds several; a dataset with one kind of annotation may ignore it).
-        build_manifest: ``build_manifest(layout, split, tasks)`` -> the split's :class:`Manifest`.
+        build_manifest: ``build_manifest(layout, split, tasks, retention)`` -> the split's :class:`Manifest`
+            (``retention``: how a face-less frame is shown, ``data.retention``), with the columns ``dataset`` and
+            ``time`` ((frame - 1) / fps) besides the labels.
         video_score: "pooled" (ABAW: every frame of a split in one CCC) or "per_video" (AVEC: the mean of
             the recordings' CCCs; the pooled score is reported too, each labelled).
         person: a manifest video name -> the person it shows (``abaw-data`` counts people).
@@ -57,7 +59,7 @@ class DatasetKind:
     expects: str
     detect: Callable[[Path], bool]
     discover: Callable[..., Any]
-    build_manifest: Callable[[Any, str, tuple[str, ...]], Manifest]
+    build_manifest: Callable[[Any, str, tuple[str, ...], str], Manifest]
     video_score: str = "pooled"
     person: Callable[[str], str] = str
 
