@@ -134,8 +134,12 @@ def extract_faces(path: str | Path, out: str | Path, detector: MTCNN, *, name: s
         images = detector.prepare(frames)
         keys = [i for i in range(len(frames)) if (start + i) % track.detect_every == 0]
         found = dict(zip(keys, detector.detect(images[keys]))) if keys else {}
-        batch_faces = [face for i in range(len(frames))
-                       for face in tracker.step(images[i : i + 1], start + i, found.get(i))]
+        batch_faces = []
+        for i in range(len(frames)):
+            detections = found.get(i)
+            if detections is None and tracker.searching:  # out of turn, for this frame alone
+                detections = detector.detect(images[i : i + 1])[0]
+            batch_faces += tracker.step(images[i : i + 1], start + i, detections)
         matrices = np.stack([similarity(f.landmarks, canonical) for f in batch_faces]) if batch_faces else []
         crops = warp_crops(images, np.array([f.frame - start for f in batch_faces], dtype=np.int64),
                            np.asarray(matrices), crop.size)

@@ -4,7 +4,9 @@ A track follows one face from frame to frame. On the frames that get a full dete
 detection their last box overlaps most (an optimal assignment on IoU, so two nearby faces never trade places);
 on the other frames, and where a detection was missed, the detector's last stage is run on the track's last
 box (:meth:`~abaw.faces.detector.MTCNN.refine`), which moves the box with the face and gives fresh landmarks.
-A track ends when that stage no longer sees a face there. Once the video is done, tracks that never share a
+A track ends when that stage no longer sees a face there. While fewer faces are tracked than have been at once
+(none at the start), every frame gets a full detection (:attr:`Tracker.searching`): tracking saves the detector's
+work only while it follows everyone. Once the video is done, tracks that never share a
 frame and start where an earlier one ended are joined into one person (someone who turned away and back), and
 the people are named the organisers' way: ``<video>`` alone, ``<video>_left`` / ``<video>_right`` for two.
 """
@@ -25,7 +27,8 @@ class TrackConfig:
     """How faces are followed between frames.
 
     Attributes:
-        detect_every: run the full detector on every k-th frame (1: every frame) and track in between.
+        detect_every: run the full detector on every k-th frame (1: every frame) and track in between; frames
+            where someone may be missing get it too (:attr:`Tracker.searching`).
         keep_score: the face probability a tracked box must keep to go on (the detector's last stage).
         match_iou: the least overlap between a track's last box and a detection to take it as the same face.
         duplicate_iou: two tracks that overlap this much follow one face; the younger one ends.
@@ -86,6 +89,12 @@ class Tracker:
         self.config = config or TrackConfig()
         self.tracks: list[_Track] = []
         self.live: list[int] = []
+        self.most_at_once = 0  # the most faces tracked on one frame so far
+
+    @property
+    def searching(self) -> bool:
+        """Whether someone may be missing: no face is tracked, or fewer than have been at once."""
+        return not self.live or len(self.live) < self.most_at_once
 
     def step(self, image: torch.Tensor, frame: int, detections: Detections | None) -> list[Face]:
         """The faces of one frame, each on a track.
@@ -118,6 +127,7 @@ class Tracker:
                                                detections.landmarks[c])
         kept = self._without_duplicates(found)
         self.live = sorted(kept)
+        self.most_at_once = max(self.most_at_once, len(self.live))
         faces = []
         for t in self.live:
             box, score, landmarks = kept[t]
