@@ -47,15 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="abaw-predict", description="Predict every frame of a split with a trained run's best checkpoint.")
     parser.add_argument("run_dir", type=Path, help="run folder written by a recipe (config.yaml, best/)")
     parser.add_argument("--data-root", type=Path, default=None,
-                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth (required without --video)")
+                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth (required unless --video "
+                             "is given)")
     parser.add_argument("--annotations", type=Path, default=None,
                         help="annotations folder to use when the root holds several editions' (default: the only "
                              "one found)")
     parser.add_argument("--split", choices=("train", "val", "test"), default=None,
-                        help="split to predict (required without --video)")
+                        help="split to predict (required unless --video is given)")
     parser.add_argument("--out", type=Path, default=None,
                         help="predictions directory to write, created if needed; a video's file is replaced "
-                             "(required without --video)")
+                             "(required unless --video is given; with it, default: <video>_predictions beside "
+                             "the video file)")
     parser.add_argument("--mtl", action="store_true",
                         help="predict the MTL set's static frames instead of whole videos, with the windows "
                              "the run's data.mtl_window says (default: off)")
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--render draws a --video's predictions")
     config = load_config(args.run_dir / "config.yaml")
     model = load_weights(build_model(config.model), args.run_dir, args.checkpoint)
-    kind, layout = open_dataset(args.data_root, config.data.dataset, args.annotations)
+    kind, layout = open_dataset(args.data_root, config.data.dataset, args.annotations, config.data)
     manifest = (build_mtl_manifest(layout, args.split, config.data.retention) if args.mtl
                 else kind.build_manifest(layout, args.split, config.data.tasks, config.data.retention))
     accelerator = Accelerator()

@@ -271,3 +271,16 @@ def test_a_model_that_hears_a_recording_without_its_wav_is_told(tree, tmp_path):
     with pytest.raises(LayoutError, match="none found for dev_1"):
         clip_dataset(config, build_manifest(layout, "dev"), layout,
                      streams=stream_readers(config, ["faces", "audio"]))
+
+
+def test_the_configs_label_shift_reaches_recola_and_is_refused_elsewhere(tree, tmp_path):
+    from abaw.config import load_config
+    from abaw.datasets import open_dataset
+
+    config = load_config(None, ["data.label_shift_s=0.4"])
+    kind, layout = open_dataset(tree, None, None, config.data)
+    assert kind.name == "recola" and layout.label_shift_s == 0.4
+    _check_labels(build_manifest(layout, "train"), shift_rows=10)
+    (tmp_path / "VA_Estimation_Challenge").mkdir()  # an Aff-Wild2 root
+    with pytest.raises(LayoutError, match="data.label_shift_s is read by the recola dataset, not by affwild2"):
+        open_dataset(tmp_path, None, None, config.data)

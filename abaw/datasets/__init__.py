@@ -50,6 +50,8 @@ class DatasetKind:
         video_score: "pooled" (ABAW: every frame of a split in one CCC) or "per_video" (AVEC: the mean of
             the recordings' CCCs; the pooled score is reported too, each labelled).
         person: a manifest video name -> the person it shows (``abaw-data`` counts people).
+        options: the ``data`` config keys that its ``discover`` also takes (RECOLA: ``label_shift_s``, the
+            annotation delay); :func:`open_dataset` passes them.
     """
 
     name: str
@@ -62,6 +64,7 @@ class DatasetKind:
     build_manifest: Callable[[Any, str, tuple[str, ...], str], Manifest]
     video_score: str = "pooled"
     person: Callable[[str], str] = str
+    options: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.video_score not in VIDEO_SCORES:
@@ -104,10 +107,24 @@ def dataset_for(root: str | os.PathLike, name: str | None = None) -> DatasetKind
 
 
 def open_dataset(root: str | os.PathLike, name: str | None = None,
-                 annotations: str | os.PathLike | None = None) -> tuple[DatasetKind, Any]:
-    """The dataset at ``root`` (:func:`dataset_for`) and its layout, discovered."""
+                 annotations: str | os.PathLike | None = None, options: Any = None) -> tuple[DatasetKind, Any]:
+    """The dataset at ``root`` (:func:`dataset_for`) and its layout, discovered.
+
+    Args:
+        options: the ``data`` section of the config (or None); the keys the dataset names in ``options`` are
+            passed to its ``discover``. A key that another dataset reads, set away from its default, is an error
+            here: it would be silently ignored.
+    """
     kind = dataset_for(root, name)
-    return kind, kind.discover(root, annotations=annotations)
+    taken = {key: getattr(options, key) for key in kind.options} if options is not None else {}
+    if options is not None:
+        for other in DATASETS.values():
+            for key in set(other.options) - set(kind.options):
+                default = type(options).__dataclass_fields__[key].default
+                if getattr(options, key) != default:
+                    raise LayoutError(f"data.{key} is read by the {other.name} dataset, not by {kind.name} "
+                                      f"(at {root}); leave it at {default!r}")
+    return kind, kind.discover(root, annotations=annotations, **taken)
 
 
 # The registered datasets; each module registers itself on import.

@@ -462,7 +462,8 @@ def recording_scores(predicted: np.ndarray, labels: np.ndarray, recordings: np.n
 register(DatasetKind(
     name=NAME, tasks=("va",), streams=STREAMS, splits=LABELLED_SPLITS,
     expects="ratings_gold_standard/ or labels/gs_1/ (AVEC 2015/2016 or 2018), recordings_* folders",
-    detect=detect, discover=discover, build_manifest=build_manifest, video_score="per_video"))
+    detect=detect, discover=discover, build_manifest=build_manifest, video_score="per_video",
+    options=("label_shift_s",)))
 
 __all__ = ["RecolaFileError", "RecolaLayout", "build_manifest", "choose_label_shift", "combine_raters", "detect",
            "discover", "labels_at", "recording_scores", "split_of", "with_label_shift"]

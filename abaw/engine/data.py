@@ -230,7 +230,7 @@ def training_data(config: ExperimentConfig, model: nn.Module | None = None, teac
     ``data.task_sets`` a :class:`TaskSets` over them and the MTL set; validation is the validation videos, or
     the MTL validation file.
     """
-    kind, layout = open_dataset(config.data.root, config.data.dataset, config.data.annotations)
+    kind, layout = open_dataset(config.data.root, config.data.dataset, config.data.annotations, config.data)
     train_split, val_split = kind.splits[:2]
     streams = clip_streams(config, model, teacher)
     train = build_split(config, kind, layout, train_split, streams)
