@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"side of the aligned crops, pixels (default: {CropConfig.size})")
     parser.add_argument("--margin", type=float, default=CropConfig.margin,
                         help="extra context around the face on each side, as a share of the canonical face "
-                             f"(default: {CropConfig.margin:g})")
+                             f"(default: {CropConfig.margin})")
     parser.add_argument("--batch-size", type=int, default=16, help="frames detected at once (default: 16)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto: a GPU when there is one "
                                                          "(default: auto)")

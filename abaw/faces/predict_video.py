@@ -20,8 +20,6 @@ import argparse
 import os
 from pathlib import Path
 
-import torch
-
 from abaw.data.video import count_frames, probe
 from abaw.errors import AbawError
 from abaw.faces.cli import pick_device
@@ -101,15 +99,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """abaw-predict's options for a single video file."""
     parser.add_argument("--video", type=Path, default=None,
                         help="predict this video file instead of a data root's split: its faces are found and "
-                             "aligned by abaw-faces, every frame gets a row, and a PNG plot is drawn (then "
-                             "--data-root and --split are not needed; --out defaults to <video>_predictions)")
+                             "aligned by abaw-faces, every frame gets a row, and a PNG plot is drawn; --data-root "
+                             "and --split are then not needed (default: off, a data root's split is predicted)")
     parser.add_argument("--render", action="store_true",
                         help="with --video: also write <video>.mp4, the video with the predictions drawn beside "
                              "the face (default: off)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    torch.set_grad_enabled(False)
     written = predict_video(args.run_dir, args.video, args.out, render=args.render, checkpoint=args.checkpoint,
                             batch_size=args.batch_size)
     for path in written:
