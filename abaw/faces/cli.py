@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", type=Path, nargs="+", help="video files, or folders searched for video files")
     parser.add_argument("--out", type=Path, required=True, help="the crops' root, e.g. ROOT/cropped_aligned (required)")
     parser.add_argument("--detect-every", type=int, default=TrackConfig.detect_every,
-                        help="run the full detector on every K-th frame and track the faces in between "
-                             f"(default: {TrackConfig.detect_every}, every frame)")
+                        help="run the full detector on every K-th frame, and on every frame where someone may be "
+                             "missing, and track the faces in between; 1 detects on every frame "
+                             f"(default: {TrackConfig.detect_every})")
     parser.add_argument("--min-face", type=int, default=DetectorConfig.min_face,
                         help=f"smallest face to find, in pixels of the video (default: {DetectorConfig.min_face})")
     parser.add_argument("--size", type=int, default=CropConfig.size,

@@ -40,7 +40,8 @@ def default_out(video: Path) -> Path:
 
 
 def predict_video(run_dir: Path, video: Path, out: Path | None, *, render: bool = False, checkpoint: str = "best",
-                  batch_size: int = 64, detect_every: int = 1, device: str = "auto") -> list[Path]:
+                  batch_size: int = 64, detect_every: int = TrackConfig.detect_every, device: str = "auto"
+                  ) -> list[Path]:
     """Faces, predictions, plot (and rendering) of one video file; returns the files written.
 
     Args:

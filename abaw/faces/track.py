@@ -37,7 +37,7 @@ class TrackConfig:
         min_frames: people seen on fewer frames are dropped as spurious detections.
     """
 
-    detect_every: int = 1
+    detect_every: int = 5
     keep_score: float = 0.7
     match_iou: float = 0.3
     duplicate_iou: float = 0.5
