@@ -15,7 +15,7 @@ annotation delay is the config's data.label_shift_s, chosen on the training reco
 benchmarks/recola_probes.py before any of these runs.
 
     python benchmarks/recola_pkd.py --data-root data/recola_synth --config recipes/configs/recola_cpu.yaml \
-        [--seeds 0 1 2] [--epochs 3] [--train-clips 800]
+        [--seeds 0 1 2] [--epochs 5] [--train-clips 1200]
 
 Writes benchmarks/results/recola_pkd.json and prints the table and the per-seed paired differences.
 """
