@@ -28,11 +28,15 @@ def arguments(description: str, out: str, extra=None) -> tuple[argparse.Namespac
     parser.add_argument("--early-stop", type=int, default=0, metavar="N",
                         help="stop a run after N epochs without a better validation score (0: train --epochs)")
     parser.add_argument("--train-clips", type=int, default=1500, help="clips per epoch")
+    # Validation clips cost as much as training ones; pooled CCC and F1 barely move with the stride
+    # (neighbouring frames are near-duplicates).
+    parser.add_argument("--val-stride", type=int, default=3, help="validate on every N-th frame")
     parser.add_argument("--out", default=out)
     args = parser.parse_args()
     os.environ.setdefault("ABAW_CACHE", str(Path(args.out) / "cache"))
     common = ["--config", args.config, f"data.root={args.data_root}", f"train.epochs={args.epochs}",
-              f"data.train_clips={args.train_clips}", f"train.early_stop={args.early_stop}"]
+              f"data.train_clips={args.train_clips}", f"train.early_stop={args.early_stop}",
+              f"data.val_stride={args.val_stride}"]
     return args, common
 
 

@@ -41,9 +41,7 @@ from abaw.models import build_model
 sys.path.insert(0, str(Path(__file__).parent))
 from ablation import ROOT, arguments, difference_table, paired_differences, run_recipe, summarize, table  # noqa: E402
 
-# Validation on every 3rd frame keeps the 18 trainings within half an hour on 2 cores; pooled CCC and F1
-# barely move with the stride (neighbouring frames are near-duplicates).
-COMMON = ["data.task_sets=[va,expr,au,mtl]", "data.val_stride=3"]
+COMMON = ["data.task_sets=[va,expr,au,mtl]"]
 STUDENT = ["model.modalities=[visual]", "loss.alpha=10", "loss.beta=0.9", "loss.gamma_rate=0.5", "loss.delta=1.0"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "teacher": ("mtl_teacher", []),
@@ -91,7 +89,8 @@ def main() -> int:
     args, common = arguments(__doc__.splitlines()[0], "runs/multitask_ablation", extra=add_selection)
     common = [*common, *COMMON]
     results: dict = {"config": args.config, "data_root": args.data_root, "epochs": args.epochs,
-                     "train_clips": args.train_clips, "common_overrides": COMMON, "variants": {}}
+                     "train_clips": args.train_clips, "val_stride": args.val_stride, "early_stop": args.early_stop,
+                     "common_overrides": COMMON, "variants": {}}
     started = time.perf_counter()
     for seed in args.seeds:
         folder = Path(args.out) / f"seed{seed}"

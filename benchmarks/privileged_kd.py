@@ -33,7 +33,7 @@ from abaw.io import write_json
 sys.path.insert(0, str(Path(__file__).parent))
 from ablation import ROOT, arguments, difference_table, paired_differences, run_recipe, summarize, table  # noqa: E402
 
-COMMON = ["data.val_stride=3"]
+COMMON: list[str] = []
 TEACHERS = {"concat": ["model.fusion=concat"], "jca": ["model.fusion=jca", "model.attention_width=64"]}
 STUDENT = ["model.modalities=[visual]", "model.fusion=concat", "distill.teacher_outputs=exported"]
 STUDENTS: dict[str, list[str]] = {
@@ -74,7 +74,8 @@ def main() -> int:
     args, common = arguments(__doc__.splitlines()[0], "runs/privileged_kd", extra=add_selection)
     common = [*common, *COMMON]
     results: dict = {"config": args.config, "data_root": args.data_root, "epochs": args.epochs,
-                     "train_clips": args.train_clips, "variants": {}}
+                     "train_clips": args.train_clips, "val_stride": args.val_stride, "early_stop": args.early_stop,
+                     "variants": {}}
     started = time.perf_counter()
 
     def record(name: str, seed: int, scores: dict[str, float]) -> None:
