@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each video (default: 10)")
     parser.add_argument("--every", type=int, nargs="+", default=[1, 2, 3, 5],
                         help="detection intervals to time (default: 1 2 3 5)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2, the machine's cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default: 1: on a shared 2-core machine two threads were slower)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_faces", help="scratch folder")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "face_detection.json")

@@ -89,12 +89,16 @@ class Tracker:
         self.config = config or TrackConfig()
         self.tracks: list[_Track] = []
         self.live: list[int] = []
-        self.most_at_once = 0  # the most faces tracked on one frame so far
+        self.most_at_once = 0  # the most established faces (tracked for min_frames) on one frame so far
 
     @property
     def searching(self) -> bool:
-        """Whether someone may be missing: no face is tracked, or fewer than have been at once."""
-        return not self.live or len(self.live) < self.most_at_once
+        """Whether someone may be missing: no face is tracked, or fewer established tracks than there have been
+        at once (a passing duplicate or false face, shorter than ``min_frames``, does not count)."""
+        return not self.live or self._established() < self.most_at_once
+
+    def _established(self) -> int:
+        return sum(self.tracks[t].frames >= self.config.min_frames for t in self.live)
 
     def step(self, image: torch.Tensor, frame: int, detections: Detections | None) -> list[Face]:
         """The faces of one frame, each on a track.
@@ -127,7 +131,7 @@ class Tracker:
                                                detections.landmarks[c])
         kept = self._without_duplicates(found)
         self.live = sorted(kept)
-        self.most_at_once = max(self.most_at_once, len(self.live))
+        self.most_at_once = max(self.most_at_once, self._established())
         faces = []
         for t in self.live:
             box, score, landmarks = kept[t]
