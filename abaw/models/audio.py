@@ -39,13 +39,13 @@ class AudioEncoder(nn.Module):
         raise NotImplementedError
 
     @staticmethod
-    def pool(sequence: Tensor) -> Tensor:
+    def summarise(sequence: Tensor) -> Tensor:
         return sequence.mean(dim=1)
 
     def forward(self, wave: Tensor, sequence: bool = False) -> Tensor:
         """(B, N) waveform -> (B, out_dim); with ``sequence``, the (B, L, out_dim) sequence instead."""
         steps = self.sequence(wave)
-        return steps if sequence else self.pool(steps)
+        return steps if sequence else self.summarise(steps)
 
 
 class SoundNetEncoder(AudioEncoder):

@@ -26,7 +26,7 @@ class MultitaskModel(nn.Module):
             (B, encoder.out_dim) embedding.
         fusion: maps the dict of modality embeddings to the (B, D) embedding; has ``out_dim``. A fusion with
             ``uses_sequences = True`` gets each encoder's sequence (B, L_m, D_m) instead, from
-            ``encoder(x, sequence=True)``, and the per-modality outputs are the encoders' ``pool`` of them.
+            ``encoder(x, sequence=True)``, and the per-modality outputs are the encoders' ``summarise`` of them.
         heads: maps the (B, D) embedding to ``va``, ``expr`` and ``au``.
         discriminator: optional; maps the (B, D) embedding and the reversal coefficient to task-set logits
             (:class:`abaw.models.grl.TaskDiscriminator`).
@@ -62,10 +62,10 @@ class MultitaskModel(nn.Module):
         self.embedding_dim: int = fusion.out_dim
         self.fusion_uses_sequences: bool = getattr(fusion, "uses_sequences", False)
         if self.fusion_uses_sequences:
-            lacking = [n for n, e in encoders.items() if not (hasattr(e, "sequence") and hasattr(e, "pool"))]
+            lacking = [n for n, e in encoders.items() if not (hasattr(e, "sequence") and hasattr(e, "summarise"))]
             if lacking:
                 raise TypeError(f"{type(fusion).__name__} attends over time; encoders {lacking} need a "
-                                f"`sequence` method (called as encoder(x, sequence=True)) and a `pool` method")
+                                f"`sequence` method (called as encoder(x, sequence=True)) and a `summarise` method")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -108,7 +108,7 @@ class MultitaskModel(nn.Module):
                                f"(batch keys: {', '.join(sorted(batch))})")
             if self.fusion_uses_sequences:  # attention over time: the encoder's whole sequence, and its summary
                 sequences[name] = run(x, sequence=True)
-                embeddings[name] = encoder.pool(sequences[name])
+                embeddings[name] = encoder.summarise(sequences[name])
             else:
                 embeddings[name] = run(x)
         embedding = self.fusion(sequences if self.fusion_uses_sequences else embeddings)

@@ -55,10 +55,10 @@ class PhysioEncoder(nn.Module):
         return self.proj(features.transpose(1, 2))
 
     @staticmethod
-    def pool(sequence: Tensor) -> Tensor:
+    def summarise(sequence: Tensor) -> Tensor:
         return sequence.mean(dim=1)
 
     def forward(self, signals: Tensor, sequence: bool = False) -> Tensor:
         """(B, C, N) -> (B, out_dim); with ``sequence``, the (B, L, out_dim) sequence instead."""
         steps = self.sequence(signals)
-        return steps if sequence else self.pool(steps)
+        return steps if sequence else self.summarise(steps)

@@ -46,13 +46,13 @@ class LastStepLSTM(nn.Module):
         return out
 
     @staticmethod
-    def pool(sequence: Tensor) -> Tensor:
+    def summarise(sequence: Tensor) -> Tensor:
         """The last step: the frame being predicted."""
         return sequence[:, -1]
 
     def forward(self, features: Tensor) -> Tensor:
         """(B, T, in_dim) -> (B, hidden)."""
-        return self.pool(self.sequence(features))
+        return self.summarise(self.sequence(features))
 
 
 class MeanPool(nn.Module):
@@ -68,12 +68,12 @@ class MeanPool(nn.Module):
         return features
 
     @staticmethod
-    def pool(sequence: Tensor) -> Tensor:
+    def summarise(sequence: Tensor) -> Tensor:
         return sequence.mean(dim=1)
 
     def forward(self, features: Tensor) -> Tensor:
         """(B, T, in_dim) -> (B, in_dim)."""
-        return self.pool(features)
+        return self.summarise(features)
 
 
 class VisualEncoder(nn.Module):
@@ -170,16 +170,16 @@ class VisualEncoder(nn.Module):
         """(B, T, feature_dim) per-frame features of a window, the last one the predicted frame -> (B, out_dim);
         with ``sequence``, the temporal model's (B, T, out_dim) output at every step instead."""
         steps = self.temporal.sequence(features)
-        return steps if sequence else self.pool(steps)
+        return steps if sequence else self.summarise(steps)
 
     def sequence(self, faces: Tensor) -> Tensor:
         """(B, T, 3, S, S) faces -> (B, T, out_dim): the temporal model's output at every face (for fusions
         that attend over time)."""
         return self(faces, sequence=True)
 
-    def pool(self, sequence: Tensor) -> Tensor:
+    def summarise(self, sequence: Tensor) -> Tensor:
         """(B, T, out_dim) -> (B, out_dim), as :meth:`forward` summarises the window."""
-        return self.temporal.pool(sequence)
+        return self.temporal.summarise(sequence)
 
     def forward(self, faces: Tensor, sequence: bool = False) -> Tensor:
         """(B, T, 3, S, S) faces, the last one the predicted frame -> (B, out_dim); with ``sequence``, the
