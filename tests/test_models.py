@@ -13,6 +13,7 @@ from torch import nn
 from abaw.models import ModelConfig, MultitaskModel, build_model, format_report, model_report, register_encoder
 from abaw.models import factory, report
 from abaw.models.audio import LogMelEncoder, mel_filterbank
+from abaw.models.visual import TEMPORAL_BUILDERS
 
 SR = 8000
 TINY = ModelConfig(backbone="test_byobnet", image_size=32, temporal_dim=32, audio_dim=24, sample_rate=SR,
@@ -335,3 +336,21 @@ def test_bad_configs_are_refused():
         build_model(replace(TINY, temporal="gru"))
     with pytest.raises(ValueError, match="audio encoder"):
         build_model(replace(TINY, audio_encoder="wav2vec"))
+
+
+@pytest.mark.parametrize("temporal, cell", [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)])
+def test_recurrent_temporal_models_return_the_last_step_of_their_cell(temporal, cell):
+    """model.temporal=gru (the PKD paper's) and lstm: the encoder's window summary is the last step of a plain
+    torch recurrent cell with the same weights, and the LSTM keeps its checkpoint keys (temporal.lstm.*)."""
+    torch.manual_seed(0)
+    temporal_model = TEMPORAL_BUILDERS[temporal](10, 7)
+    reference = cell(10, 7, batch_first=True)
+    reference.load_state_dict({k.split(".", 1)[1]: v for k, v in temporal_model.state_dict().items()})
+    features = torch.randn(3, 5, 10)
+    expected = reference(features)[0][:, -1]
+    torch.testing.assert_close(temporal_model(features), expected)
+    assert all(k.startswith(f"{temporal}.") for k in temporal_model.state_dict())
+    # The last step depends on every earlier face (a recurrence, not the last frame alone).
+    changed = features.clone()
+    changed[:, 0] += 1.0
+    assert not torch.allclose(temporal_model(changed), temporal_model(features))

@@ -40,7 +40,7 @@ class ModelConfig:
             and stays in eval mode (its BatchNorm uses the running statistics). Needed by
             ``data.face_cache=features``, which trains on the backbone's features computed once.
         image_size: side of the faces fed to the backbone (resized inside the model when they differ).
-        temporal: "lstm" (LSTM over the window, last step) or "mean" (average pooling over the window).
+        temporal: "lstm" or "gru" (a recurrent model over the window, last step) or "mean" (average pooling).
         temporal_dim: LSTM hidden size (the paper: 512).
         audio_encoder: "soundnet" (1D convs on the raw waveform) or "logmel" (log-mel + small 2D CNN).
         audio_dim: width of the audio embedding.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import timm
@@ -20,9 +20,6 @@ from torch import Tensor, nn
 from abaw.models import hog  # noqa: F401  (registers the face_hog descriptor with timm)
 
 log = logging.getLogger(__name__)
-
-TEMPORAL_MODELS: tuple[str, ...] = ("lstm", "mean")
-
 
 class LastStepLSTM(nn.Module):
     """An LSTM over the window that returns its LAST step: the last face is the frame being predicted.
@@ -37,12 +34,16 @@ class LastStepLSTM(nn.Module):
         self.lstm = nn.LSTM(in_dim, hidden, batch_first=True)
         self.out_dim = hidden
 
+    @property
+    def recurrent(self) -> nn.Module:
+        return self.lstm
+
     def sequence(self, features: Tensor) -> Tensor:
-        """(B, T, in_dim) -> (B, T, hidden): the LSTM's output at every step."""
+        """(B, T, in_dim) -> (B, T, hidden): the recurrent model's output at every step."""
         # The recurrence runs in the weights' precision outside autocast: its state accumulates over the
         # steps, and low-precision RNN kernels are not available on every device.
         with torch.autocast(features.device.type, enabled=False):
-            out, _ = self.lstm(features.to(self.lstm.weight_ih_l0.dtype))
+            out, _ = self.recurrent(features.to(self.recurrent.weight_ih_l0.dtype))
         return out
 
     @staticmethod
@@ -53,6 +54,19 @@ class LastStepLSTM(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         """(B, T, in_dim) -> (B, hidden)."""
         return self.summarise(self.sequence(features))
+
+
+class LastStepGRU(LastStepLSTM):
+    """A GRU over the window that returns its last step (the PKD paper's temporal model on RECOLA)."""
+
+    def __init__(self, in_dim: int, hidden: int = 512):
+        nn.Module.__init__(self)
+        self.gru = nn.GRU(in_dim, hidden, batch_first=True)
+        self.out_dim = hidden
+
+    @property
+    def recurrent(self) -> nn.Module:
+        return self.gru
 
 
 class MeanPool(nn.Module):
@@ -76,6 +90,15 @@ class MeanPool(nn.Module):
         return self.summarise(features)
 
 
+# model.temporal -> the module over the window of per-frame features: (feature width, model.temporal_dim) -> module.
+TEMPORAL_BUILDERS: dict[str, Callable[[int, int], nn.Module]] = {
+    "lstm": LastStepLSTM,
+    "gru": LastStepGRU,
+    "mean": lambda width, hidden: MeanPool(width),
+}
+TEMPORAL_MODELS: tuple[str, ...] = tuple(TEMPORAL_BUILDERS)
+
+
 class VisualEncoder(nn.Module):
     """Faces of a past window -> one visual embedding.
 
@@ -93,8 +116,8 @@ class VisualEncoder(nn.Module):
             read with ``weights_only=True``), loaded after creation.
         image_size: side the faces are resized to when they differ (backbones with a fixed input size, such
             as ViTs, need their native size here).
-        temporal: "lstm" (last step of an LSTM) or "mean" (average pooling).
-        temporal_dim: LSTM hidden size; "mean" keeps the backbone's width.
+        temporal: "lstm" or "gru" (last step of a recurrent model) or "mean" (average pooling).
+        temporal_dim: the recurrent model's hidden size; "mean" keeps the backbone's width.
         freeze_backbone: keep the backbone as it was built or loaded: its parameters get no gradient and it
             stays in eval mode when the encoder trains, so its BatchNorm layers use their running statistics
             and never update them. Each face's features are then a fixed function of the face, which is what
@@ -132,12 +155,9 @@ class VisualEncoder(nn.Module):
         # Some timm models put a hidden pre-logits layer after pooling (e.g. MobileNetV3).
         width = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
         self.feature_dim: int = width
-        if temporal == "lstm":
-            self.temporal: nn.Module = LastStepLSTM(width, temporal_dim)
-        elif temporal == "mean":
-            self.temporal = MeanPool(width)
-        else:
+        if temporal not in TEMPORAL_BUILDERS:
             raise ValueError(f"unknown temporal model {temporal!r}; choose one of {', '.join(TEMPORAL_MODELS)}")
+        self.temporal: nn.Module = TEMPORAL_BUILDERS[temporal](width, temporal_dim)
         self.out_dim: int = self.temporal.out_dim
 
     def train(self, mode: bool = True) -> VisualEncoder:
