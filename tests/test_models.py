@@ -333,7 +333,7 @@ def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="fusion"):
         build_model(replace(TINY, fusion="sum"))
     with pytest.raises(ValueError, match="temporal"):
-        build_model(replace(TINY, temporal="gru"))
+        build_model(replace(TINY, temporal="transformer"))
     with pytest.raises(ValueError, match="audio encoder"):
         build_model(replace(TINY, audio_encoder="wav2vec"))
 
