@@ -1,8 +1,6 @@
 """Every command's --help explains each option and says its default (the value itself, where there is one)."""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 
@@ -12,14 +10,7 @@ from abaw.evaluate import main as eval_main
 from abaw.predict import main as predict_main
 from abaw.submit.cli import main as submit_main
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def recipe(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+from recipe_loader import recipe
 
 
 COMMANDS = {"abaw-synth": lambda: synth_main, "abaw-data": lambda: data_main, "abaw-predict": lambda: predict_main, "abaw-eval": lambda: eval_main,

@@ -5,7 +5,6 @@ frozen backbone.
 """
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import shutil
@@ -24,16 +23,11 @@ from abaw.models import ModelConfig, build_model
 from abaw.predict import main as predict_main
 from abaw.prediction_files import prediction_files, read_predictions
 
+from recipe_loader import recipe
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "configs" / "tiny.yaml"
 FROZEN = ["model.freeze_backbone=true", "data.augment=false"]
-
-
-def recipe(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 def metrics_rows(run: Path) -> list[dict[str, float]]:

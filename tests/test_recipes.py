@@ -1,6 +1,5 @@
 """Recipe smoke tests on a tiny synthetic set: train, resume, distil, predict, score."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -26,15 +25,10 @@ from abaw.prediction_files import prediction_files, read_predictions
 from abaw.data.layout import discover
 from abaw.data.manifest import build_manifest
 
+from recipe_loader import recipe
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "configs" / "tiny.yaml"
-
-
-def recipe(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ validation metrics hold the AVEC convention (CCC per recording, averaged) and th
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +11,9 @@ import pytest
 
 from abaw.data.synthetic import main as synth_main
 
+from recipe_loader import recipe
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def recipe(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,16 @@
+"""The recipes are scripts, not modules of the package: tests load one by path and call its ``main``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def recipe(name: str):
+    """``recipes/<name>.py``'s ``main(argv)``."""
+    spec = importlib.util.spec_from_file_location(name, RECIPES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
