@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from abaw.data.physio_features import feature_names
 from abaw.datasets import DATASETS
 from abaw.errors import AbawError
 from abaw.io import write_text
@@ -43,10 +44,25 @@ class DataConfig:
         window_frames: faces in the past window (ABAW 2022 paper: 6).
         window_seconds: span of the face window (the paper: 2 s).
         audio_seconds: past audio per clip (the paper: 10 s), at the model's ``sample_rate``.
-        physio_seconds: past physiology (ECG, EDA) per clip, at the model's ``physio_rate``.
+        physio_seconds: past physiology per clip, at the model's ``physio_rate``.
+        physio_channels: the physiology channels read, in this order (names of the dataset's layout: RECOLA
+            ECG, EDA; BioVid gsr, ecg, emg_trapezius, emg_corrugator, emg_zygomaticus); empty: all the dataset's.
+            They must be ``model.physio_channels``; a name the dataset lacks is an error that lists its channels.
+        physio_standardise: standardise each physiology file's channels (mean 0, standard deviation 1): each
+            recording's changes, not its person's baseline (RECOLA: 5-minute recordings). False keeps the
+            dataset's units: for files that are short samples (BioVid, 5.5 s each), whose own standardisation
+            would erase how strongly each one responded.
+        sample_seconds: for tasks labelled once per video (BioVid's pain: each sample one clip), the part of the
+            video its ``window_frames`` faces are drawn from by segment sampling, [start, end] in seconds (e.g.
+            [2.0, 2.8], frames 50-70 at 25 fps, the "peak" window of the public code); empty: the whole video.
+            Physiology and audio windows end at the end of the video either way.
         label_shift_s: the annotation delay of a dataset rated continuously (RECOLA): the label of the frame at
             t is the rating at t + label_shift_s. Chosen on training data (``benchmarks/recola_probes.py``),
             never on the reported set; ignored by Aff-Wild2, whose labels are per frame.
+        folds: a fold file of a dataset split by subject (BioVid: rows ``fold,part,subject``, written once by
+            ``abaw-data --data-root ROOT --folds K --out FOLDS.csv``): the splits train, val and test are the
+            parts of fold ``fold``. None: no fold file (BioVid then has no train, val or test split).
+        fold: which fold of ``folds`` (0 .. K-1) is trained, selected (val) and tested.
         retention: "last" (a face-less frame shows the last earlier crop) or "black".
         cache_dir: where decoded audio and the face caches are kept (default ``$ABAW_CACHE`` or
             ``~/.cache/abaw``).
@@ -86,7 +102,12 @@ class DataConfig:
     window_seconds: float = 2.0
     audio_seconds: float = 10.0
     physio_seconds: float = 10.0
+    physio_channels: tuple[str, ...] = ()
+    physio_standardise: bool = True
+    sample_seconds: tuple[float, ...] = ()
     label_shift_s: float = 0.0
+    folds: str | None = None
+    fold: int = 0
     retention: str = "last"
     cache_dir: str | None = None
     face_cache: str = "none"
@@ -319,7 +340,7 @@ def _one_line(error: Exception) -> str:
 POSITIVE, AT_LEAST_ONE, NOT_NEGATIVE, UNIT_INTERVAL = "a positive number", "at least 1", "0 or more", "in [0, 1)"
 DOMAINS = {
     "DataConfig": {"window_frames": AT_LEAST_ONE, "window_seconds": NOT_NEGATIVE, "audio_seconds": NOT_NEGATIVE,
-                   "physio_seconds": POSITIVE, "label_shift_s": NOT_NEGATIVE,
+                   "physio_seconds": POSITIVE, "label_shift_s": NOT_NEGATIVE, "fold": NOT_NEGATIVE,
                    "num_workers": NOT_NEGATIVE, "train_clips": NOT_NEGATIVE, "val_stride": AT_LEAST_ONE,
                    "task_set_shares": POSITIVE},
     "TrainConfig": {"epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "lr": POSITIVE, "weight_decay": NOT_NEGATIVE,
@@ -394,6 +415,15 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
     modalities = config.model.modalities
     if not modalities or len(set(modalities)) != len(modalities) or not set(modalities) <= set(ENCODERS):
         raise ConfigError(f"model.modalities {list(modalities)}: distinct names among {', '.join(ENCODERS)}")
+    for key, channels in (("model.physio_channels", config.model.physio_channels),
+                          ("data.physio_channels", data.physio_channels)):
+        if len(set(channels)) != len(channels) or (key.startswith("model") and not channels):
+            raise ConfigError(f"{key} {list(channels)}: distinct channel names (e.g. [ECG,EDA])")
+    if "physio_features" in modalities:
+        try:
+            feature_names(config.model.physio_channels)
+        except ValueError as error:
+            raise ConfigError(f"model.physio_channels: {error}") from None
     if not known_backbone(config.model.backbone):
         raise ConfigError(f"model.backbone {config.model.backbone!r} is not a timm model name "
                           f"(e.g. seresnext50_32x4d, resnet50; timm.list_models() lists them)")
@@ -434,6 +464,13 @@ def resolve(config: ExperimentConfig) -> ExperimentConfig:
     if loss.delta > 0 and len(data.task_sets) < 2:
         raise ConfigError(f"loss.delta={loss.delta} trains a task discriminator, which needs at least two "
                           f"data.task_sets to tell apart (e.g. data.task_sets=[va,expr,au,mtl])")
+    if len({get_task(t).granularity for t in data.tasks}) > 1:
+        raise ConfigError(f"data.tasks {list(data.tasks)} mixes tasks labelled per frame and per video (sample): a "
+                          f"clip is either a frame's past window or a whole video; train them apart")
+    if data.sample_seconds and (len(data.sample_seconds) != 2 or not 0 <= data.sample_seconds[0]
+                                < data.sample_seconds[1]):
+        raise ConfigError(f"data.sample_seconds {list(data.sample_seconds)}: [start, end] seconds, 0 <= start < end "
+                          f"(or [] for the whole video)")
     if data.validation == "mtl" and tuple(data.tasks) != ("va", "expr", "au"):
         raise ConfigError("data.validation=mtl scores the MTL challenge, which needs data.tasks=[va,expr,au]")
     task_sets = len(data.task_sets) if loss.delta > 0 else 0

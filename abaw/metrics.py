@@ -216,6 +216,49 @@ def expr_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:
     }
 
 
+def class_metrics(pred: ArrayLike, target: ArrayLike, n_classes: int, ignore: int = -1) -> dict[str, Any]:
+    """Accuracy, macro F1 and mean absolute error in classes, for a classification whose classes are ordered
+    (pain levels BL1 < PA1 < ... < PA4): one confusion matrix over every row given.
+
+    The mean absolute error counts how many classes a prediction is off (predicting PA3 for PA1 costs 2); it is
+    meaningful for ordered classes only, and for two classes it is the error rate. Macro F1 counts every class,
+    F1 = 0 for a class never predicted or absent, as :func:`expr_metrics` does.
+
+    Args:
+        pred: (N,) class indices, or (N, n_classes) scores / probabilities (argmax is taken).
+        target: (N,) class indices, or ``ignore`` for "no label" (row left out).
+
+    Returns:
+        ``{"accuracy", "f1_macro", "mae", "f1_per_class", "n_samples", "confusion"}`` (confusion rows: target).
+    """
+    t = _labels(target, "target", n_classes, ignore)
+    if t.ndim != 1:
+        raise ValueError(f"target must have shape (N,), got {t.shape}")
+    if np.ndim(pred) == 2:
+        scores = _float_matrix(pred, "pred", n_classes)
+        _check_finite(scores, "pred")
+        p = scores.argmax(axis=1)
+    elif np.ndim(pred) == 1:
+        p = _labels(pred, "pred", n_classes)
+    else:
+        raise ValueError(f"pred must be labels (N,) or scores (N, {n_classes}), got shape {np.shape(pred)}")
+    _check_same_length(p, t, ("pred", "target"))
+    keep = t != ignore
+    p, t = p[keep], t[keep]
+    if t.size == 0:
+        raise ValueError(f"no labelled row: every target is {ignore}")
+    confusion = np.bincount(t * n_classes + p, minlength=n_classes**2).reshape(n_classes, n_classes)
+    f1 = _f1(np.diag(confusion), confusion.sum(axis=0), confusion.sum(axis=1))
+    return {
+        "accuracy": float(np.trace(confusion) / t.size),
+        "f1_macro": float(f1.mean()),
+        "mae": float(np.abs(p - t).mean()),
+        "f1_per_class": f1.tolist(),
+        "n_samples": int(t.size),
+        "confusion": confusion.tolist(),
+    }
+
+
 def _au_inputs(probs: ArrayLike, target: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validated (probs, target, labelled mask), all (N, 12)."""
     p = _float_matrix(probs, "probs", N_AU)

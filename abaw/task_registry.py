@@ -59,10 +59,15 @@ class Task:
             holding a class index for a head of several classes (:attr:`class_label`), or one per output
             column (a value, or a 0/1, per dimension).
         no_label: the value those columns hold where a row has no label.
+        label_values: for a class label, the values of its column that are the task's classes, in class order;
+            any other value is "no label" for this task. None: the column holds the class index itself. Two
+            tasks can so read one column (BioVid's ``pain`` 0..4: 5-class, and BL1 vs PA4 from 0 and 4).
         label_dtype: numpy dtype of the labels (``float32`` for values, ``int64`` for classes and 0/1).
         output_columns: the columns of its predictions in a predictions file; the head's width is their number.
-        granularity: ``"frame"`` (a label per frame of a video) or ``"sample"`` (one label for a whole clip or
-            recording, e.g. a pain level); either way a manifest row carries it and the metric pools the rows.
+        granularity: ``"frame"`` (a label per frame of a video: each frame is a clip, its past window) or
+            ``"sample"`` (one label for a whole video, e.g. a pain level over a 5.5 s window: each video is one
+            clip, whose windows span the video, ``abaw.data.clips.ClipSpec.span``; it is predicted and scored
+            once per video). Every row of the video carries the label either way.
         head_activation: what the model applies to the head (``ACTIVATIONS``): ``tanh`` keeps VA in (-1, 1).
         output: what a predictions file holds of the head's output (``OUTPUTS``): the value itself, softmax
             probabilities (rows sum to 1) or sigmoid probabilities.
@@ -96,6 +101,7 @@ class Task:
     headline: str
     logged: Mapping[str, str]
     granularity: str = FRAME
+    label_values: tuple[int, ...] | None = None
     head_activation: str = "none"
     output: str = "value"
     value_range: tuple[float, float] = (-np.inf, np.inf)
@@ -116,6 +122,8 @@ class Task:
             problems.append(f"output {self.output!r} not in {tuple(OUTPUTS)}")
         if not (self.label_columns and self.output_columns and self.supervised_losses):
             problems.append("label columns, output columns and a supervised loss are needed")
+        if self.label_values is not None and len(self.label_values) != len(self.output_columns):
+            problems.append(f"{len(self.label_values)} label_values for {len(self.output_columns)} classes")
         if problems:
             raise ValueError(f"task {self.name!r}: {'; '.join(problems)}")
 
@@ -141,7 +149,15 @@ class Task:
         if missing:
             raise KeyError(f"the manifest has no {self.title} label columns {missing}")
         values = frames[list(self.label_columns)].to_numpy(self.label_dtype)
+        if self.label_values is not None:
+            values = self.classes_of(values)
         return values[:, 0] if self.class_label else values
+
+    def classes_of(self, values: np.ndarray) -> np.ndarray:
+        """A column's values as this task's class indices (:attr:`label_values`), others as :attr:`no_label`."""
+        lookup = {value: index for index, value in enumerate(self.label_values)}
+        return np.vectorize(lambda v: lookup.get(int(v), self.no_label), otypes=[values.dtype])(values) \
+            if values.size else values
 
     def labelled(self, targets: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Which labels are present: the targets' shape, bool."""
@@ -302,3 +318,38 @@ register_task(Task(
     frame_error=losses.bce_per_frame, entropy=losses.sigmoid_entropy,
     search_thresholds=lambda probs, target: {"thresholds": metrics.search_au_thresholds(probs, target)},
     describe=_describe_au))
+
+
+# ---- BioVid heat pain: one label per sample (a 5.5 s window) ---------------------------------------------------
+
+PAIN_CLASSES = ("BL1", "PA1", "PA2", "PA3", "PA4")  # baseline, then the four calibrated heat levels, in order
+PAIN_IGNORE = -1
+
+
+def _describe_classes(title: str, classes: tuple[str, ...]) -> Callable[[dict], list[str]]:
+    def describe(result: dict) -> list[str]:
+        lines = [f"{title:<6}{'accuracy':<16}{result['accuracy']:>8.4f}{result['n_samples']:>10}",
+                 f"{'':<6}{'F1 macro':<16}{result['f1_macro']:>8.4f}"]
+        if len(classes) > 2:
+            lines.append(f"{'':<6}{'MAE (classes)':<16}{result['mae']:>8.4f}")
+        return lines + [f"{'':<8}{name:<14}{f1:>8.4f}" for name, f1 in zip(classes, result["f1_per_class"])]
+    return describe
+
+
+def _pain_task(name: str, title: str, classes: tuple[str, ...]) -> Task:
+    values = tuple(PAIN_CLASSES.index(c) for c in classes)
+    return Task(
+        name=name, title=title, label_columns=("pain",), no_label=PAIN_IGNORE, label_dtype="int64",
+        label_values=values, output_columns=tuple(f"{name}_{c}" for c in classes), granularity=SAMPLE,
+        output="softmax", value_range=(0.0, 1.0),
+        supervised_losses={"ce": losses.masked_cross_entropy}, distillation_loss=losses.soft_cross_entropy,
+        metric=lambda pred, target: metrics.class_metrics(pred, target, len(classes), PAIN_IGNORE),
+        headline="accuracy", logged={f"{name}_acc": "accuracy", f"{name}_f1": "f1_macro", f"{name}_mae": "mae"},
+        frame_error=losses.cross_entropy_per_frame, entropy=losses.softmax_entropy,
+        describe=_describe_classes(title, classes))
+
+
+# 5-class BL1/PA1-PA4: ordinal, so its mean absolute error in classes is reported beside accuracy and macro F1.
+register_task(_pain_task("pain", "PAIN", PAIN_CLASSES))
+# BL1 vs PA4, the most reported BioVid task: the same column, PA1-PA3 samples unlabelled for it.
+register_task(_pain_task("pain_binary", "PAIN2", ("BL1", "PA4")))

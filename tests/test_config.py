@@ -53,7 +53,7 @@ def test_every_choice_is_checked_when_the_config_is_read(section, key):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.tasks=[va, pain]"], "model.tasks ['va', 'pain']: distinct names among va, expr, au"),
+    (["model.tasks=[va, sorrow]"], "model.tasks ['va', 'sorrow']: distinct names among va, expr, au, pain, pain_binary"),
     (["data.tasks=[va, va]"], "data.tasks ['va', 'va']: distinct names among va, expr, au"),
     (["model.tasks=[va]", "data.tasks=[va, expr]"],
      "data.tasks trains ['expr'], for which model.tasks ['va'] has no head; add them to model.tasks"),

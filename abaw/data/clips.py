@@ -1,9 +1,15 @@
-"""Clips: for a target frame, the PAST window of each input stream the models read (causal, as CAPNet).
+"""Clips: for a target frame, the PAST window of each input stream the models read (causal, as CAPNet); or,
+for a task labelled once per video (a BioVid sample), the whole video as one clip.
 
 The streams are data (:mod:`abaw.data.streams`): the past face crops, the past seconds of audio, and any other
 registered stream. The last face of the window is the target frame's; every other stream's window ends at the
 end of the target frame (:meth:`ClipDataset.end_time`). Frames before the start of a video repeat frame 1;
 audio before it is silence.
+
+With ``ClipSpec.span="sample"`` (tasks of granularity "sample", :mod:`abaw.task_registry`) each video is ONE
+clip: its faces are drawn by segment sampling over the video, or over a part of it (``sample_seconds``: the
+"peak" window of the pain literature), one frame per equal segment, the segment's centre, or during training a
+random frame of it (``jitter``); every other stream's window ends at the end of the video.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ class ClipSpec:
         retention: "last" (a face-less frame shows the last earlier crop) or "black".
         image_size: side of the face crops fed to the model.
         still: every face of the window is the target frame's (a static image, e.g. of the MTL set).
+        span: "past" (the window ends at the target frame) or "sample" (the video is one clip: segment sampling).
+        sample_seconds: with span "sample", the part of the video the faces are drawn from, (start, end) in
+            seconds from its start (e.g. (2.0, 2.8): frames 50-70 at 25 fps); None: the whole video.
+        jitter: with span "sample", a random frame within each segment instead of its centre (training).
     """
 
     frames: int = 6
@@ -47,6 +57,15 @@ class ClipSpec:
     retention: str = "last"
     image_size: int = FACE_CROP_SIZE
     still: bool = False
+    span: str = "past"
+    sample_seconds: tuple[float, float] | None = None
+    jitter: bool = False
+
+    def __post_init__(self):
+        if self.span not in SPANS:
+            raise ValueError(f"span {self.span!r} not in {SPANS}")
+        if self.sample_seconds is not None and not 0 <= self.sample_seconds[0] < self.sample_seconds[1]:
+            raise ValueError(f"sample_seconds {self.sample_seconds}: need 0 <= start < end")
 
     def window_offsets(self, fps: float) -> np.ndarray:
         """How many frames before the target each face of the window lies, oldest first (last one 0)."""
@@ -54,7 +73,23 @@ class ClipSpec:
             return np.zeros(self.frames, dtype=np.int64)
         return np.round(np.linspace(self.seconds, 0.0, self.frames) * fps).astype(np.int64)
 
+    def sample_frames(self, n_frames: int, fps: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Span "sample": the 1-based frames of a video's clip, (frames,), one per equal segment of the video's
+        frames (or of those within ``sample_seconds``), oldest first: each segment's centre, or with ``rng`` a
+        frame drawn uniformly within each segment. Segments shorter than a frame repeat frames."""
+        first, last = 1, n_frames
+        if self.sample_seconds is not None:
+            first = min(max(1, int(np.floor(self.sample_seconds[0] * fps)) + 1), n_frames)
+            last = max(first, min(n_frames, int(np.ceil(self.sample_seconds[1] * fps))))
+        edges = np.linspace(first, last + 1, self.frames + 1)
+        if rng is None:
+            picks = (edges[:-1] + edges[1:]) / 2
+        else:
+            picks = rng.uniform(edges[:-1], edges[1:])
+        return np.clip(np.floor(picks).astype(np.int64), first, last)
 
+
+SPANS = ("past", "sample")
 SOURCES = ("uni", "mtl")  # the manifest an item's ``row`` indexes, as ``item["source"]``
 
 
@@ -94,6 +129,8 @@ class ClipDataset(Dataset):
         self.rows = np.arange(len(manifest)) if rows is None else np.asarray(rows, dtype=np.int64)
         frames = manifest.frames
         self._video = frames["video"].cat.codes.to_numpy()
+        if spec.span == "sample":  # one clip per video: its last row stands for it (labels are the video's)
+            self.rows = self.rows[_last_of_each(self._video[self.rows])]
         self._names = list(frames["video"].cat.categories)
         self._frame = frames["frame"].to_numpy(np.int64)
         # Every registered task whose label columns the manifest holds; a class index is an integer target,
@@ -150,8 +187,11 @@ class ClipDataset(Dataset):
         return int(self._video[row])
 
     def end_time(self, row: int) -> float:
-        """Seconds from the start of the row's video to the END of its frame, where the past windows end."""
-        return float(self._frame[row] / self._fps[self._video[row]])
+        """Seconds from the start of the row's video to the END of its frame, where the past windows end (span
+        "sample": to the end of the video, so that the windows cover the sample)."""
+        video = self._video[row]
+        frame = self._n_frames[video] if self.spec.span == "sample" else self._frame[row]
+        return float(frame / self._fps[video])
 
     def stream_file(self, stream: str, video: int) -> Path | None:
         """The file that stream ``stream`` reads for video code ``video`` (the layout's ``stream_file``)."""
@@ -183,6 +223,11 @@ class ClipDataset(Dataset):
         if not len(video):
             return np.empty((0, self.spec.frames), dtype=np.int64)
         v = video[0]
+        if self.spec.span == "sample":
+            # Jitter draws from torch's generator, which loader workers seed (and a checkpoint restores).
+            rng = (np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()))) if self.spec.jitter else None)
+            frames = self.spec.sample_frames(int(self._n_frames[v]), float(self._fps[v]), rng)
+            return np.broadcast_to(frames, (*rows.shape, self.spec.frames)).copy()
         frames = self._frame[rows][..., None] - self.spec.window_offsets(self._fps[v])
         return np.clip(frames, 1, self._n_frames[v])
 
@@ -235,6 +280,15 @@ class ClipDataset(Dataset):
             item |= {task.name: target, f"{task.name}_mask": task.labelled(target)}
         item |= {"row": torch.tensor(row), "source": torch.tensor(self.source)}
         return item
+
+
+def _last_of_each(videos: np.ndarray) -> np.ndarray:
+    """Positions of the last entry of each video in ``videos`` (video codes), in order of those positions."""
+    if not len(videos):
+        return np.empty(0, dtype=np.int64)
+    order = np.argsort(videos, kind="stable")
+    last = np.flatnonzero(np.r_[np.diff(videos[order]) != 0, True])
+    return np.sort(order[last])
 
 
 def _video_file(layout: Layout, name: str) -> Path | None:

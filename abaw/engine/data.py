@@ -26,6 +26,7 @@ from abaw.data.task_sets import TaskSetBatchSampler, TaskSets
 from abaw.data.transforms import WindowAugmentation
 from abaw.datasets import DatasetKind, open_dataset
 from abaw.models import build_model
+from abaw.task_registry import SAMPLE, get_task
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,28 @@ class SplitData:
     dataset: ClipDataset
 
 
-def clip_spec(config: ExperimentConfig, mtl: bool = False) -> ClipSpec:
+def clip_spec(config: ExperimentConfig, mtl: bool = False, jitter: bool = False) -> ClipSpec:
     """The face windows of this config's clips. ``mtl``: clips of the MTL set's static images, still windows
-    unless ``data.mtl_window`` is "video"."""
+    unless ``data.mtl_window`` is "video". Tasks labelled once per video (granularity "sample") make each video
+    one clip (``ClipSpec.span``), its faces drawn over ``data.sample_seconds``, at random within each segment
+    with ``jitter`` (training)."""
     data = config.data
+    span = "sample" if sample_level(data.tasks) else "past"
     return ClipSpec(frames=data.window_frames, seconds=data.window_seconds, retention=data.retention,
-                    image_size=config.model.image_size, still=mtl and data.mtl_window == "still")
+                    image_size=config.model.image_size, still=mtl and data.mtl_window == "still", span=span,
+                    sample_seconds=tuple(data.sample_seconds) or None, jitter=jitter and span == "sample")
+
+
+def sample_level(tasks: Iterable[str]) -> bool:
+    """Whether ``tasks`` are labelled once per video (granularity "sample"), so that a video is one clip.
+
+    Raises:
+        ValueError: tasks of both granularities: a clip is either a frame's past window or a whole video.
+    """
+    granularities = {get_task(name).granularity for name in tasks}
+    if len(granularities) > 1:
+        raise ValueError(f"tasks {list(tasks)} mix frame-level and sample-level labels; train them apart")
+    return granularities == {SAMPLE}
 
 
 def config_input_keys(config: ExperimentConfig) -> set[str]:
@@ -68,7 +85,8 @@ def clip_dataset(config: ExperimentConfig, manifest: Manifest, layout, rows: np.
     """The clips of ``manifest`` as ``config`` cuts them, reading ``streams`` (default: those the model of
     ``config`` reads, :func:`clip_streams`)."""
     streams = clip_streams(config) if streams is None else streams
-    return ClipDataset(manifest, layout, clip_spec(config, mtl), rows=rows, streams=streams, transform=transform)
+    spec = clip_spec(config, mtl, jitter=transform is not None)  # segment jitter is part of training augmentation
+    return ClipDataset(manifest, layout, spec, rows=rows, streams=streams, transform=transform)
 
 
 def labelled_rows(manifest: Manifest, tasks: tuple[str, ...]) -> np.ndarray:

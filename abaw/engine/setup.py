@@ -71,7 +71,7 @@ def adopt_teacher_inputs(config: ExperimentConfig, teacher: ExperimentConfig) ->
         raise ConfigError("data.face_cache=features gives batches of the student's backbone features, not faces, so "
                           "the teacher cannot run on them; set distill.teacher_outputs=exported (the teacher runs "
                           "once over the images)")
-    for key in ("window_frames", "window_seconds", "retention"):
+    for key in ("window_frames", "window_seconds", "retention", "sample_seconds"):
         if getattr(mine, key) != getattr(theirs, key):
             raise ConfigError(f"data.{key} is {getattr(mine, key)!r} for the student but {getattr(theirs, key)!r} "
                               f"for its teacher; set data.{key}={getattr(theirs, key)!r}")
