@@ -27,6 +27,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,12 @@ from abaw.data.video import count_frames, probe
 from abaw.datasets import DatasetKind, register
 from abaw.datasets.recola_files import (
     ANNOTATION_STEP_S,
+    PHYSIO_CHANNELS,
     RecolaFileError,
     Trace,
     read_arff,
     read_individual_ratings,
+    read_physio,
 )
 from abaw.metrics import ccc
 from abaw.tasks import AU_IGNORE, AU_NAMES, EXPR_IGNORE, VA_IGNORE
@@ -72,6 +75,7 @@ class RecolaLayout:
         crop_dirs: the ``cropped*`` folders; ``crop_folders``: recording -> its crop folder.
         label_shift_s: the annotation delay: the label of the frame at t is the gold standard at
             t + label_shift_s. Choose it on training data (:func:`choose_label_shift`), never on the reported set.
+        physio_channels: the channels of ``read_physio``, in its order: ECG, EDA.
     """
 
     root: Path
@@ -83,6 +87,12 @@ class RecolaLayout:
     crop_dirs: tuple[Path, ...] = ()
     crop_folders: dict[str, Path] = field(default_factory=dict)
     label_shift_s: float = 0.0
+    physio_channels: ClassVar[tuple[str, ...]] = PHYSIO_CHANNELS
+
+    def read_physio(self, path: Path) -> tuple[np.ndarray, float]:
+        """A physiology CSV's (ECG, EDA) signals, float32 (2, N), and their rate in Hz
+        (:func:`abaw.datasets.recola_files.read_physio`)."""
+        return read_physio(path)
 
     def recordings(self, split: str | None = None) -> list[str]:
         """Every recording name found (in any file), of one split or all, in natural order."""

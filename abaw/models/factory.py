@@ -15,6 +15,7 @@ import timm
 from safetensors import SafetensorError
 from torch import nn
 
+from abaw.data.physio_features import feature_names
 from abaw.errors import AbawError
 
 from abaw.models.audio import LogMelEncoder, SoundNetEncoder
@@ -22,7 +23,7 @@ from abaw.models.fusion import ConcatFusion, JointCrossAttentionFusion, Transfor
 from abaw.models.grl import TaskDiscriminator
 from abaw.models.heads import MultitaskHeads
 from abaw.models.multitask import MultitaskModel
-from abaw.models.physio import PhysioEncoder
+from abaw.models.physio import PhysioEncoder, PhysioFeatureEncoder
 from abaw.models.teacher_pool import TeacherPool
 from abaw.models.visual import VisualEncoder, load_backbone_weights
 
@@ -47,8 +48,12 @@ class ModelConfig:
         sample_rate: rate of ``batch["audio"]`` in Hz.
         soundnet_width: channels of the first audio conv, doubled along the stack; the log-mel CNN uses
             2, 4, 8 and 16 times this.
-        physio_rate: rate of ``batch["physio"]`` (ECG, EDA) in Hz; the stream resamples the files to it.
-        physio_dim: width of the physiology embedding.
+        physio_rate: rate of ``batch["physio"]`` in Hz; the stream resamples the files to it.
+        physio_channels: the physiology channels the model reads, in order (RECOLA: ECG, EDA); the "physio"
+            CNN takes one input per channel and the "physio_features" encoder their standard features
+            (:func:`abaw.data.physio_features.feature_names`). The physiology streams read them and stop at
+            data set-up when ``data.physio_channels`` (or the dataset's own channels) differ.
+        physio_dim: width of the physiology embedding (of either physiology encoder).
         physio_width: channels of the physiology CNN's first conv, doubled along its four blocks.
         fusion: "concat" (concatenation + dense feature extractor), "jca" (joint cross-attention over the
             modalities' sequences, Praveen et al. 2022) or "transformer" (a multimodal transformer over them).
@@ -83,6 +88,7 @@ class ModelConfig:
     sample_rate: int = 16000
     soundnet_width: int = 16
     physio_rate: int = 100
+    physio_channels: tuple[str, ...] = ("ECG", "EDA")
     physio_dim: int = 128
     physio_width: int = 16
     fusion: str = "concat"
@@ -147,11 +153,16 @@ AUDIO_ENCODERS: tuple[str, ...] = ("soundnet", "logmel")
 
 
 def _physio(config: ModelConfig) -> nn.Module:
-    return PhysioEncoder(config.physio_dim, width=config.physio_width)
+    return PhysioEncoder(config.physio_dim, width=config.physio_width, in_channels=len(config.physio_channels))
+
+
+def _physio_features(config: ModelConfig) -> nn.Module:
+    return PhysioFeatureEncoder(len(feature_names(tuple(config.physio_channels))), config.physio_dim)
 
 
 # Modality name -> builder of its encoder. An encoder has `input_key` (the batch key it reads) and `out_dim`.
-ENCODERS: dict[str, EncoderBuilder] = {"visual": _visual, "audio": _audio, "physio": _physio}
+ENCODERS: dict[str, EncoderBuilder] = {"visual": _visual, "audio": _audio, "physio": _physio,
+                                       "physio_features": _physio_features}
 
 FUSIONS: tuple[str, ...] = ("concat", "jca", "transformer")
 
