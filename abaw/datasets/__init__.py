@@ -130,3 +130,4 @@ def open_dataset(root: str | os.PathLike, name: str | None = None,
 # The registered datasets; each module registers itself on import.
 from abaw.datasets import affwild2  # noqa: E402,F401
 from abaw.datasets import recola  # noqa: E402,F401
+from abaw.datasets import biovid  # noqa: E402,F401

@@ -1,6 +1,8 @@
 """``abaw-data``: what a data root holds, per split, task and stream; and its frame manifest as a CSV file.
 
-    abaw-data --data-root ROOT [--dataset NAME] [--manifest FILE]
+    abaw-data --data-root ROOT [--dataset NAME] [--splits SPLIT ...] [--fold-file FOLDS.csv [--fold N]]
+              [--manifest FILE]
+    abaw-data --data-root ROOT --folds K|loso [--seed N] [--val-fraction F] --out FOLDS.csv
 
 The dataset is detected (or named with ``--dataset``: :mod:`abaw.datasets`). For each split it prints the
 videos, people and frames, then per task the annotation files, people, frames and labelled frames, and per
@@ -14,7 +16,14 @@ tools outside the project read, exactly these names in this order::
 ``frame`` is 1-based; ``time`` is (frame - 1) / fps, seconds from the start of the video (empty where the
 video's frame rate is unknown); the label columns are the tasks' annotation names (``valence,arousal`` for VA,
 ``expr``, ``AU1`` ... ``AU26``), holding the dataset's "no label" value (-5 for VA, -1 for EXPR and AU) where a
-frame has none; ``face`` is the frame's own face crop, empty where there is none.
+frame has none; ``face`` is the frame's own face crop, empty where there is none. Columns may follow ``face``:
+a dataset whose manifest names each row's person (BioVid) adds ``subject``.
+
+A dataset split by subject (BioVid) has no fixed splits: its train, val and test are the parts of one fold of a
+fold file (``--fold-file``, ``--fold``; config ``data.folds``, ``data.fold``). ``--folds K --out FOLDS.csv``
+writes such a file once (rows ``fold,part,subject``, :mod:`abaw.datasets.folds`): K folds grouped by subject
+(``loso``: one per subject), each fold's validation subjects a ``--val-fraction`` of its training subjects,
+all drawn with ``--seed``. Without a fold file, ``--splits all`` lists (and ``--manifest`` writes) every sample.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import pandas as pd
 from abaw.data.layout import LayoutError
 from abaw.data.manifest import Manifest
 from abaw.datasets import DATASETS, DatasetKind, dataset_for
+from abaw.datasets.folds import make_folds, parse_fold_count, write_folds
 from abaw.errors import command
 from abaw.io import atomic_path
 from abaw.task_registry import get_task
@@ -54,18 +64,49 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--manifest", type=Path, default=None,
                         help="also write the frames of those splits to this CSV file (columns dataset, split, "
                              "video, frame, time, the tasks' label columns, face) (default: no file)")
+    parser.add_argument("--fold-file", type=Path, default=None,
+                        help="a fold file (rows fold,part,subject) whose fold --fold gives the splits train, val, "
+                             "test of a dataset split by subject (BioVid) (default: none)")
+    parser.add_argument("--fold", type=int, default=0, help="which fold of --fold-file, from 0 (default: 0)")
+    parser.add_argument("--folds", default=None, metavar="K|loso",
+                        help="write a fold file to --out: K >= 2 folds grouped by subject, or loso (one fold per "
+                             "subject) (default: none)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the seed of --folds: which subjects are tested together and which validate (default: 0)")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="with --folds, the share of each fold's training subjects kept for validation "
+                             "(default: 0.2)")
+    parser.add_argument("--out", type=Path, default=None, help="the fold file --folds writes (required with --folds; default: none)")
     return parser
 
 
 @command("abaw-data")
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.folds is None) != (args.out is None):
+        parser.error("--folds and --out go together: --folds K --out FOLDS.csv writes a fold file")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     root = args.data_root.expanduser().absolute()
     kind = dataset_for(root, args.dataset)
-    layout = kind.discover(root, annotations=args.annotations)
+    by_subject = "folds" in kind.options
+    if not by_subject and (args.folds is not None or args.fold_file is not None):
+        raise LayoutError(f"{kind.name} has fixed splits ({', '.join(kind.splits)}); fold files are for datasets "
+                          f"split by subject ({', '.join(k.name for k in DATASETS.values() if 'folds' in k.options)})")
+    options = {"folds": args.fold_file, "fold": args.fold} if by_subject else {}
+    layout = kind.discover(root, annotations=args.annotations, **options)
     print(f"dataset: {kind.name} ({'named' if args.dataset else 'detected'})")
     print(layout.describe())
+    if args.folds is not None:
+        try:
+            folds = make_folds(layout.subjects, parse_fold_count(args.folds), args.seed, args.val_fraction)
+        except ValueError as error:
+            parser.error(str(error))
+        rows = write_folds(args.out, folds)
+        print("\n".join(folds.summary()))
+        print(f"wrote {len(folds)} folds of {len(layout.subjects)} subjects ({rows} rows, seed {args.seed}) to "
+              f"{args.out}")
+        return 0
     manifests = []
     for split in args.splits or kind.splits:
         try:
@@ -110,13 +151,16 @@ def split_summary(kind: DatasetKind, layout, split: str, manifest: Manifest) -> 
 def manifest_table(kind: DatasetKind, manifest: Manifest) -> pd.DataFrame:
     """A manifest's frames in the columns of the CSV contract, as text."""
     frames = manifest.frames
-    label_columns = [column for name in kind.tasks for column in get_task(name).label_columns]
+    # dict.fromkeys: two tasks may read one column (BioVid's pain and pain_binary)
+    label_columns = list(dict.fromkeys(column for name in kind.tasks for column in get_task(name).label_columns))
     table = {"dataset": frames["dataset"].astype(str), "split": frames["split"].astype(str),
              "video": frames["video"].astype(str), "frame": frames["frame"].astype(str),
              "time": _numbers(frames["time"].to_numpy(np.float64).round(6))}
     for column in label_columns:
         table[column] = _numbers(frames[column].to_numpy())
     table["face"] = _face_paths(manifest)
+    if "subject" in frames.columns:
+        table["subject"] = frames["subject"].astype(str)
     return pd.DataFrame(table)
 
 
