@@ -1,7 +1,8 @@
 """``abaw-eval``: score a predictions directory against a split's annotations with the tasks' metrics.
 
 Each task is scored over every labelled frame of every video its annotations list for the split, pooled;
--5 / -1 frames are left out. With ``--video-score per_video`` valence/arousal is also scored per video and
+-5 / -1 frames are left out. A task labelled once per video (BioVid's pain, granularity "sample") is scored once
+per video, from the row ``abaw-predict`` writes for it (the video's last frame). With ``--video-score per_video`` valence/arousal is also scored per video and
 averaged over the videos (the AVEC convention), each score labelled. With ``--mtl`` the MTL set's static frames
 are scored and the MTL score is added. The scoring is the training loop's validation scoring
 (:func:`abaw.task_registry.score_tasks`).
@@ -17,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from abaw import metrics
-from abaw.data.layout import discover
-from abaw.data.manifest import Manifest, build_manifest, build_mtl_manifest
+from abaw.config import DataConfig
+from abaw.data.manifest import Manifest, build_mtl_manifest
+from abaw.datasets import DATASETS, open_dataset
+from abaw.engine.data import sample_level
 from abaw.engine.loop import video_score_of
 from abaw.errors import command
 from abaw.io import write_json
@@ -66,6 +69,7 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
                               f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
     check_one_run(pred_dir, needed, allow_mixed_runs)
 
+    per_sample = sample_level(tasks)
     predicted: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
     present: dict[str, set[str]] = {t: set() for t in tasks}
     rows_by_video = manifest.frames.groupby("video", observed=True, sort=False).indices
@@ -73,9 +77,13 @@ def evaluate(pred_dir: Path, manifest: Manifest, tasks: tuple[str, ...] = TASKS,
     order = []
     for video in progress_bar(needed, desc="reading predictions", unit="video", leave=False):
         rows = rows_by_video[video]
+        if per_sample:  # one clip, one prediction per video: at its last frame
+            rows = rows[[np.argmax(all_frames[rows])]]
+            expected = all_frames[rows]
+        else:
+            expected = np.arange(1, all_frames[rows].max() + 1) if manifest.kind == "uni" else None
         frames = all_frames[rows]
-        table = read_predictions(files[video], frames=np.arange(1, frames.max() + 1)
-                                 if manifest.kind == "uni" else None)
+        table = read_predictions(files[video], frames=expected)
         position = _rows_for_frames(table["frame"].to_numpy(), frames, files[video])
         for task in tasks_in(table):
             if task in predicted:
@@ -152,14 +160,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "frames left out).")
     parser.add_argument("pred_dir", type=Path, help="predictions directory: one <video>.csv per video")
     parser.add_argument("--data-root", type=Path, required=True,
-                        help="Aff-Wild2 root as unpacked, or a folder written by abaw-synth (required)")
+                        help="the dataset's root as unpacked (Aff-Wild2, RECOLA, BioVid), or a folder written by "
+                             "abaw-synth (required)")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                        help="which dataset the root holds (default: detected from the root's layout)")
+    parser.add_argument("--folds", type=Path, default=None,
+                        help="a fold file (abaw-data --folds), for a dataset split by subject (BioVid): --split "
+                             "names a part of fold --fold (default: none)")
+    parser.add_argument("--fold", type=int, default=0, help="the fold of --folds (default: 0)")
     parser.add_argument("--annotations", type=Path, default=None,
                         help="annotations folder to use when the root holds several editions' (default: the only "
                              "one found)")
-    parser.add_argument("--split", choices=("train", "val"), default="val",
-                        help="split whose labels to score (default: val)")
-    parser.add_argument("--tasks", default="va,expr,au",
-                        help="comma-separated tasks to score (default: va,expr,au)")
+    parser.add_argument("--split", choices=("train", "val", "dev", "test"), default="val",
+                        help="split whose labels to score: one the dataset labels (Aff-Wild2 train, val; RECOLA "
+                             "train, dev; BioVid the train, val and test parts of a fold) (default: val)")
+    parser.add_argument("--tasks", default=None,
+                        help="comma-separated tasks to score (default: the dataset's: va,expr,au for Aff-Wild2)")
     parser.add_argument("--mtl", action="store_true",
                         help="score the MTL set's static frames (MTL_Challenge files) instead of whole videos, and "
                              "add the MTL score (default: off)")
@@ -189,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    tasks = tuple(t.strip() for t in (args.tasks or "").split(",") if t.strip())
     unknown = [t for t in tasks if t not in TASK_REGISTRY]
     if unknown:
         print(f"abaw-eval: unknown task(s) {unknown}; choose from {list(TASK_REGISTRY)}", file=sys.stderr)
@@ -197,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.thresholds and args.search_thresholds:  # one would silently replace the other
         print("abaw-eval: --thresholds and --search-thresholds exclude each other: give one", file=sys.stderr)
         return 2
-    layout = discover(args.data_root, annotations=args.annotations)
-    manifest = build_mtl_manifest(layout, args.split) if args.mtl else build_manifest(layout, args.split, tasks)
+    options = DataConfig(folds=str(args.folds) if args.folds else None, fold=args.fold)
+    kind, layout = open_dataset(args.data_root, args.dataset, args.annotations, options)
+    tasks = tasks or kind.tasks
+    manifest = (build_mtl_manifest(layout, args.split) if args.mtl
+                else kind.build_manifest(layout, args.split, tasks, options.retention))
     thresholds = load_thresholds(args.thresholds) if args.thresholds else 0.5
     results = evaluate(args.pred_dir, manifest, tasks, thresholds, args.search_thresholds, args.allow_mixed_runs,
                        args.video_score)

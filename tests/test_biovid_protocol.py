@@ -18,6 +18,8 @@ import abaw.datasets.biovid
 from abaw.data.synthetic.biovid import generate_biovid
 from abaw.datasets.folds import make_folds, read_folds, write_folds
 from abaw.engine.held_out import score_held_out
+from abaw.evaluate import main as eval_main
+from abaw.predict import main as predict_main
 from recipe_loader import recipe
 
 CONFIG = "recipes/configs/biovid_cpu.yaml"
@@ -70,6 +72,18 @@ def test_training_never_reads_a_test_subject(biovid, tmp_path, monkeypatch):
     result = score_held_out(run, "test")["pain_binary"]
     assert {subject_of(path) for path in read} == set(parts.part(0, "test"))
     assert result["n_samples"] == 2 * len(parts.part(0, "test"))  # a BL1 and a PA4 sample per subject
+
+    # The same through the files: abaw-predict writes one row per sample, abaw-eval scores them alike.
+    predictions = tmp_path / "predictions"
+    assert predict_main([str(run), "--data-root", str(root), "--split", "test", "--out", str(predictions),
+                         "--num-workers", "0"]) == 0
+    table = (predictions / f"{sorted(p.stem for p in predictions.glob('*.csv'))[0]}.csv").read_text().splitlines()
+    assert table[0] == "frame,pain_binary_BL1,pain_binary_PA4" and len(table) == 2
+    scores = tmp_path / "scores.json"
+    assert eval_main([str(predictions), "--data-root", str(root), "--folds", str(folds), "--fold", "0",
+                      "--split", "test", "--json", str(scores)]) == 0
+    from_files = json.loads(scores.read_text())["pain_binary"]
+    assert from_files["confusion"] == result["confusion"] and from_files["accuracy"] == result["accuracy"]
 
 
 def test_test_subjects_files_do_not_change_training(biovid, tmp_path):

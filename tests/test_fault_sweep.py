@@ -88,7 +88,9 @@ def val_files(root: Path) -> list[Path]:
 DATA_ROOTS = {  # case -> (damage(root, tmp_path) -> (data root to pass, extra args), what the error names)
     "root missing": (lambda root, tmp: (tmp / "nowhere", []), "{tmp}/nowhere is not a directory"),
     "root is a file": (lambda root, tmp: (_file(tmp / "root.txt"), []), "{tmp}/root.txt is not a directory"),
-    "root empty": (lambda root, tmp: (_folder(tmp / "empty"), []), "missing: an annotations folder"),
+    "root empty": (lambda root, tmp: (_folder(tmp / "empty"), []), "holds none of the known datasets"),
+    "root empty, named Aff-Wild2": (lambda root, tmp: (_folder(tmp / "empty"), ["--dataset", "affwild2"]),
+                                    "missing: an annotations folder"),
     "two editions' annotations": (
         lambda root, tmp: (root, []) if shutil.copytree(next(root.glob("*Annotations*")),
                                                         root / "8th_ABAW_Annotations") else None,
