@@ -205,7 +205,7 @@ def test_abaw_data_lists_every_sample_and_writes_its_frames_row_by_row(tree, tmp
     assert data_main(["--data-root", str(tree), "--splits", "all", "--manifest", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "dataset: biovid (detected)" in printed
-    assert f"samples.csv: 21 samples of 4 subjects (BL1 5, PA1 4, PA2 4, PA3 4, PA4 4)" in printed
+    assert "samples.csv: 21 samples of 4 subjects (BL1 5, PA1 4, PA2 4, PA3 4, PA4 4)" in printed
     assert "all: 21 videos, 4 people" in printed
     header, rows = read_csv(out)
     assert header == ["dataset", "split", "video", "frame", "time", "pain", "face", "subject"]

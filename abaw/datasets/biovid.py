@@ -28,7 +28,6 @@ from abaw.data.manifest import Manifest, list_crops, retained_face_frames
 from abaw.data.video import VideoError, count_frames, probe
 from abaw.datasets import DatasetKind, register
 from abaw.datasets.biovid_files import (
-    CHANNELS,
     CLASSES,
     TIME_UNITS,
     WINDOW_S,

@@ -72,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write a fold file to --out: K >= 2 folds grouped by subject, or loso (one fold per "
                              "subject) (default: none)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="the seed of --folds: which subjects are tested together and which validate (default: 0)")
+                        help="the seed of --folds: which subjects are tested together and which validate "
+                             "(default: 0)")
     parser.add_argument("--val-fraction", type=float, default=0.2,
                         help="with --folds, the share of each fold's training subjects kept for validation "
                              "(default: 0.2)")
-    parser.add_argument("--out", type=Path, default=None, help="the fold file --folds writes (required with --folds; default: none)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the fold file --folds writes (required with --folds; default: none)")
     return parser
 
 
