@@ -180,15 +180,16 @@ def describe(out: str | os.PathLike) -> str:
 
 @command("abaw-synth")
 def main(argv: list[str] | None = None) -> int:
-    from abaw.data.synthetic import recola  # builds on this module, so imported here rather than at the top
+    from abaw.data.synthetic import biovid, recola  # build on this module, so imported here rather than at the top
 
     parser = argparse.ArgumentParser(
         prog="abaw-synth",
         description="Write a synthetic Aff-Wild2 (videos, face crops, annotations, test lists) in the ABAW "
                     "organisers' on-disk layout, or with --dataset recola a synthetic RECOLA (video, audio, ECG "
-                    "and EDA, ratings, face crops) in the AVEC 2016 layout. Deterministic for a seed.")
+                    "and EDA, ratings, face crops) in the AVEC 2016 layout, or with --dataset biovid a synthetic "
+                    "BioVid Heat Pain Part A (videos, biosignals, samples.csv, face crops). Deterministic for a seed.")
     parser.add_argument("out", type=Path, help="output folder (must be empty or absent, see --overwrite)")
-    parser.add_argument("--dataset", choices=("affwild2", "recola"), default="affwild2",
+    parser.add_argument("--dataset", choices=("affwild2", "recola", "biovid"), default="affwild2",
                         help="which dataset's layout to write (default: affwild2)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--videos", type=int, default=None,
@@ -197,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None,
                         help=f"mean video length in seconds; each video's varies by +-25%% "
                              f"(default: {DEFAULT_SECONDS}); for recola +-10%% (default: {recola.DEFAULT_SECONDS})")
+    parser.add_argument("--subjects", type=int, default=biovid.DEFAULT_SUBJECTS,
+                        help=f"biovid: number of subjects, at least 2 (default: {biovid.DEFAULT_SUBJECTS})")
+    parser.add_argument("--per-class", type=int, default=biovid.DEFAULT_PER_CLASS,
+                        help=f"biovid: samples per class and subject (default: {biovid.DEFAULT_PER_CLASS})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT if it is not empty, only if an earlier (or interrupted) abaw-synth wrote "
                              "it (default: off)")
@@ -204,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="rendering processes; the files do not depend on it (default: up to 2)")
     args = parser.parse_args(argv)
     try:
-        if args.dataset == "recola":
+        if args.dataset == "biovid":
+            out = biovid.generate_biovid(args.out, args.seed, args.subjects, args.per_class,
+                                         overwrite=args.overwrite, workers=args.workers)
+        elif args.dataset == "recola":
             out = recola.generate_recola(args.out, args.seed, args.videos or recola.DEFAULT_RECORDINGS,
                                          args.seconds or recola.DEFAULT_SECONDS, overwrite=args.overwrite,
                                          workers=args.workers)
@@ -215,5 +223,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"abaw-synth: {err}", file=sys.stderr)
         return 2
     print(f"wrote {out.resolve()}")
-    print(recola.describe_recola(out) if args.dataset == "recola" else describe(out))
+    summaries = {"recola": recola.describe_recola, "biovid": biovid.describe_biovid}
+    print(summaries.get(args.dataset, describe)(out))
     return 0
