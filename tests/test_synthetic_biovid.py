@@ -13,6 +13,7 @@ from PIL import Image
 from abaw.data.physio_features import feature_names, physio_features
 from abaw.data.synthetic import biovid
 from abaw.data.synthetic.generate import main
+from abaw.datasets.biovid import discover
 
 SUBJECTS, PER_CLASS = 2, 1
 
@@ -66,6 +67,18 @@ def test_videos_crops_and_biosignals(tiny):
     truth = json.loads((tiny / "synthetic.json").read_text())["samples"]
     assert len(truth) == len(rows)
     assert all(s["face_intensity"] == 0 and s["scr_amplitude"] == 0 for s in truth if s["class_id"] == 0)
+
+
+def test_read_back_by_the_biovid_reader(tiny):
+    layout = discover(tiny)
+    _, *rows = _samples(tiny)
+    assert list(layout.samples) == [r[5] for r in rows]
+    for _, subject, class_id, class_name, _, sample in rows:
+        read = layout.samples[sample]
+        assert (read.subject, read.class_name, read.pain) == (subject, class_name, int(class_id))
+    assert layout.physio_channels == biovid.CHANNELS
+    signals, rate = layout.read_physio(layout.biosignals[rows[0][5]])
+    assert signals.shape == (3, 2816) and rate == pytest.approx(512, rel=1e-6)
 
 
 def test_deterministic_for_a_seed_and_any_worker_count(tiny, tmp_path):

@@ -36,19 +36,17 @@ MIN_BEAT_S = 0.3  # R peaks at most 200 bpm apart
 EMG_PEAK_S = 0.25  # the EMG peak: the largest RMS over 250 ms (a burst's typical duration)
 
 
-def _filtered(x: np.ndarray, rate: float, band: tuple[float | None, float | None]) -> np.ndarray:
-    """``x`` band-passed (zero phase, 4th-order Butterworth); unfiltered when the window is too short for it or a
-    cut-off is past the Nyquist rate."""
-    low, high = band
+def _band_passed(x: np.ndarray, rate: float, low: float, high: float | None = None) -> np.ndarray:
+    """``x`` without what lies below ``low`` Hz (and above ``high``): zero-phase 4th-order Butterworth. A high
+    cut-off at or past the Nyquist rate is dropped; a window too short for the filter (or a low cut-off past the
+    Nyquist rate) only loses its mean."""
     nyquist = rate / 2
-    low = low if low is not None and low < nyquist else None
     high = high if high is not None and high < nyquist else None
-    if low is None and high is None:
-        return x - x.mean() if band[0] is not None else x
-    kind, cut = (("bandpass", (low, high)) if low and high else ("highpass", low) if low else ("lowpass", high))
-    sos = butter(4, cut, btype=kind, fs=rate, output="sos")
+    if low >= nyquist:
+        return x - x.mean()
+    sos = butter(4, (low, high) if high else low, btype="bandpass" if high else "highpass", fs=rate, output="sos")
     if len(x) <= 3 * (2 * len(sos) + 1):  # sosfiltfilt's default padding needs a longer window
-        return x - x.mean() if low else x
+        return x - x.mean()
     return sosfiltfilt(sos, x)
 
 
@@ -76,7 +74,7 @@ def ecg_features(x: np.ndarray, rate: float) -> list[float]:
     """Mean heart rate (bpm), its change (bpm, second half minus first), its rise (bpm), R-R spread (s)."""
     if len(x) < 2 or np.ptp(x) == 0:
         return [0.0, 0.0, 0.0, 0.0]
-    band = _filtered(x.astype(np.float64), rate, (5.0, 30.0))
+    band = _band_passed(x, rate, 5.0, 30.0)
     if np.abs(np.percentile(band, 0.5)) > np.abs(np.percentile(band, 99.5)):
         band = -band  # an inverted lead: the R peaks point down
     height = 0.4 * np.percentile(band, 99)
@@ -96,7 +94,7 @@ def emg_features(x: np.ndarray, rate: float) -> list[float]:
     """RMS, its change (second half minus first), and its largest value over 250 ms, of the high-passed signal."""
     if len(x) < 2:
         return [0.0, 0.0, 0.0]
-    band = _filtered(x.astype(np.float64), rate, (20.0, None))
+    band = _band_passed(x, rate, 20.0)
     half = len(band) // 2
     power = band**2
     peak = np.sqrt(_moving_mean(power, int(EMG_PEAK_S * rate)).max())
