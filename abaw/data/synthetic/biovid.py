@@ -36,7 +36,7 @@ from abaw.data.synthetic.latent import lighting, nuisance, smooth_noise
 from abaw.data.synthetic.params import SynthParams
 from abaw.data.synthetic.recola import ecg_wave
 from abaw.data.synthetic.scene import Scene, face_sprite
-from abaw.io import atomic_path, write_text
+from abaw.io import write_text
 from abaw.progress import progress_bar
 from abaw.tasks import AU_NAMES, frame_image_name
 
@@ -47,18 +47,14 @@ DEFAULT_SUBJECTS, DEFAULT_PER_CLASS = 30, 8
 PAIN_AUS = ("AU4", "AU6", "AU7", "AU10")  # PSPI's brow lowering, orbit tightening (AU6/AU7), levator (AU10)
 
 
-def _face_params() -> SynthParams:
-    # The Aff-Wild2 renderer; valence and arousal are not driven by the class here (they stay small nuisance),
-    # so their cue gains are the Aff-Wild2 set's.
-    return SynthParams()
-
-
 @dataclass(frozen=True)
 class BiovidSynthParams:
     """Parameters of the synthetic BioVid. Units: seconds, Hz, bpm, microsiemens (uS), face units (the crop
     spans [-1, 1]). Per-class tuples are in the order BL1, PA1, PA2, PA3, PA4."""
 
-    face: SynthParams = field(default_factory=_face_params)
+    # The Aff-Wild2 renderer's parameters (nuisance: blinks, gaze, misalignment, head motion, lighting, noise). The
+    # class does not drive valence or arousal here, so their cue gains stay the Aff-Wild2 set's.
+    face: SynthParams = field(default_factory=SynthParams)
     # ---- what BioVid fixes (Walter et al. 2013; the public code) ---------------------------------------------
     fps: int = 25
     frames: int = 138  # 5.5 s at 25 fps
