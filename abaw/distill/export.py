@@ -15,6 +15,7 @@ window: a choice between exactness and a pass of the teacher per step.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -71,6 +72,7 @@ def export_teacher(teacher: nn.Module, datasets: Iterable[ClipDataset], path: st
     for dataset in datasets:
         clean = copy.copy(dataset)
         clean.transform = None
+        clean.spec = dataclasses.replace(clean.spec, jitter=False)  # a sample's frames at its segments' centres
         if clean.face_cache is not None and clean.face_cache.kind == "features":
             clean.face_cache = None  # the student's backbone features: the teacher reads the faces themselves
         loader = DataLoader(clean, batch_size=batch_size, num_workers=num_workers)

@@ -81,11 +81,12 @@ def clip_streams(config: ExperimentConfig, model: nn.Module | None = None,
 
 def clip_dataset(config: ExperimentConfig, manifest: Manifest, layout, rows: np.ndarray | None = None,
                  streams: Sequence[StreamReader] | None = None, mtl: bool = False,
-                 transform: WindowAugmentation | None = None) -> ClipDataset:
+                 transform: WindowAugmentation | None = None, jitter: bool = False) -> ClipDataset:
     """The clips of ``manifest`` as ``config`` cuts them, reading ``streams`` (default: those the model of
-    ``config`` reads, :func:`clip_streams`)."""
+    ``config`` reads, :func:`clip_streams`); ``jitter``: a sample's faces drawn at random within their segments
+    (training clips, :func:`clip_spec`)."""
     streams = clip_streams(config) if streams is None else streams
-    spec = clip_spec(config, mtl, jitter=transform is not None)  # segment jitter is part of training augmentation
+    spec = clip_spec(config, mtl, jitter=jitter)
     return ClipDataset(manifest, layout, spec, rows=rows, streams=streams, transform=transform)
 
 
@@ -111,7 +112,10 @@ def build_split(config: ExperimentConfig, kind: DatasetKind, layout, split: str,
     if stride > 1:
         rows = rows[(manifest.frames["frame"].to_numpy()[rows] - 1) % stride == 0]
     augment = train_augmentation(config, split)
-    return SplitData(manifest, clip_dataset(config, manifest, layout, rows, streams, transform=augment))
+    # Training clips of a sample draw their frames afresh each time, as temporal segment networks train; the
+    # frames are chosen, not altered, so a cache of per-frame features (data.face_cache) still serves them.
+    return SplitData(manifest, clip_dataset(config, manifest, layout, rows, streams, transform=augment,
+                                            jitter=split == "train"))
 
 
 def build_mtl_split(config: ExperimentConfig, layout: Layout, split: str,
