@@ -132,3 +132,18 @@ def test_the_fold_table_runs_every_row(biovid, tmp_path):
     for entry in results["variants"].values():
         assert list(entry["test"]) == ["fold1/seed0"]
         assert 0.0 <= entry["summary"]["accuracy"]["mean"] <= 1.0
+
+
+def test_training_clips_jitter_their_frames_and_validation_clips_do_not(biovid):
+    from abaw.config import load_config
+    from abaw.engine.data import training_data
+
+    root, folds = biovid
+    config = load_config(CONFIG, [f"data.root={root}", f"data.folds={folds}", "model.modalities=[visual]"])
+    train, val = training_data(config)
+    assert len(val.dataset) == len(set(val.manifest.frames["video"].iloc[val.dataset.rows]))  # a clip per sample
+    row = int(train.dataset.rows[0])
+    drawn = {tuple(train.dataset.shown_faces(row)) for _ in range(20)}
+    assert len(drawn) > 1  # frames drawn within their segments, afresh each time
+    row = int(val.dataset.rows[0])
+    assert len({tuple(val.dataset.shown_faces(row)) for _ in range(5)}) == 1
