@@ -1,4 +1,5 @@
-"""The ABAW metrics: CCC for valence/arousal, macro F1 for expressions, mean F1 for action units, the MTL sum.
+"""The metrics: CCC for valence/arousal, macro F1 for expressions, mean F1 for action units, the MTL sum;
+accuracy, macro F1 and mean absolute error in classes for an ordered classification (BioVid's pain levels).
 
 Each formula lives here once. Every metric is computed over the WHOLE set it is given (pooled over all frames
 of all videos, never averaged per batch), in numpy and float64, with O(N) memory; valence/arousal can also be
@@ -189,31 +190,9 @@ def expr_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, Any]:
     Raises:
         ValueError: On shape mismatch, NaN/inf in scores, labels out of range, or no labelled frame.
     """
-    t = _labels(target, "target", N_EXPR, EXPR_IGNORE)
-    if t.ndim != 1:
-        raise ValueError(f"target must have shape (N,), got {t.shape}")
-    if np.ndim(pred) == 2:
-        scores = _float_matrix(pred, "pred", N_EXPR)
-        _check_finite(scores, "pred")
-        p = scores.argmax(axis=1)
-    elif np.ndim(pred) == 1:
-        p = _labels(pred, "pred", N_EXPR)
-    else:
-        raise ValueError(f"pred must be labels (N,) or scores (N, {N_EXPR}), got shape {np.shape(pred)}")
-    _check_same_length(p, t, ("pred", "target"))
-    keep = t != EXPR_IGNORE
-    p, t = p[keep], t[keep]
-    if t.size == 0:
-        raise ValueError(f"no labelled frame: every target is {EXPR_IGNORE}")
-    confusion = np.bincount(t * N_EXPR + p, minlength=N_EXPR**2).reshape(N_EXPR, N_EXPR)  # rows: target
-    f1 = _f1(np.diag(confusion), confusion.sum(axis=0), confusion.sum(axis=1))
-    return {
-        "f1_macro": float(f1.mean()),
-        "f1_per_class": f1.tolist(),
-        "accuracy": float(np.trace(confusion) / t.size),
-        "n_frames": int(t.size),
-        "confusion": confusion.tolist(),
-    }
+    result = class_metrics(pred, target, N_EXPR, EXPR_IGNORE)
+    return {"f1_macro": result["f1_macro"], "f1_per_class": result["f1_per_class"], "accuracy": result["accuracy"],
+            "n_frames": result["n_samples"], "confusion": result["confusion"]}
 
 
 def class_metrics(pred: ArrayLike, target: ArrayLike, n_classes: int, ignore: int = -1) -> dict[str, Any]:
@@ -246,7 +225,7 @@ def class_metrics(pred: ArrayLike, target: ArrayLike, n_classes: int, ignore: in
     keep = t != ignore
     p, t = p[keep], t[keep]
     if t.size == 0:
-        raise ValueError(f"no labelled row: every target is {ignore}")
+        raise ValueError(f"no labelled frame or sample: every target is {ignore}")
     confusion = np.bincount(t * n_classes + p, minlength=n_classes**2).reshape(n_classes, n_classes)
     f1 = _f1(np.diag(confusion), confusion.sum(axis=0), confusion.sum(axis=1))
     return {
