@@ -2,11 +2,11 @@
 validation subjects and scored once on its test subjects.
 
     python recipes/biovid_folds.py --config recipes/configs/biovid_cpu.yaml --folds FOLDS.csv \\
-        [--task pain_binary|pain] [--fold 0 1 ...] [--seeds 0 ...] [--variants ...] [--out runs/biovid] \\
-        [section.key=value ...]
+        [--data-root ROOT] [--task pain_binary|pain] [--fold 0 1 ...] [--seeds 0 ...] [--variants ...] \\
+        [--out runs/biovid] [section.key=value ...]
 
 Write FOLDS.csv once (``abaw-data --data-root ROOT --folds 5 --out FOLDS.csv``) so that every method sees the
-same folds; the data root is the config's ``data.root`` (override it: ``data.root=/data/biovid/PartA``). Per
+same folds; the data root is ``--data-root`` (default: the config's ``data.root``). Per
 fold and seed, in order (each a recipe run in ``OUT/<task>/fold<k>/seed<s>/<variant>``; a finished run is
 reused, a stopped one resumes):
 
@@ -74,6 +74,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="biovid_folds.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="experiment config, e.g. recipes/configs/biovid_cpu.yaml")
     parser.add_argument("--folds", required=True, type=Path, help="fold file (abaw-data --folds K --out FOLDS.csv)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="the BioVid root as unpacked, or written by abaw-synth (default: the config's data.root)")
     parser.add_argument("--task", choices=("pain_binary", "pain"), default="pain_binary",
                         help="BL1 vs PA4 (pain_binary) or the five classes (pain) (default: pain_binary)")
     parser.add_argument("--fold", type=int, nargs="+", default=None, help="folds to run (default: all)")
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{', '.join(lacking)} learn from a teacher row that --variants leaves out")
     task = args.task
     common = [*args.overrides, f"data.folds={args.folds}", f"data.tasks=[{task}]", f"model.tasks=[{task}]"]
+    if args.data_root is not None:
+        common.append(f"data.root={args.data_root}")
     out = args.out / task
     results: dict[str, dict] = {v.name: {"test": {}, "val": {}} for v in chosen}
     for fold in fold_ids:

@@ -124,7 +124,7 @@ def test_the_fold_table_runs_every_row(biovid, tmp_path):
     root, folds = biovid
     code = recipe("biovid_folds")(["--config", CONFIG, "--folds", str(folds), "--fold", "1",
                                              "--out", str(tmp_path / "runs"), *QUICK, "train.epochs=1",
-                                             f"data.root={root}", f"data.cache_dir={tmp_path / 'cache'}"])
+                                             "--data-root", str(root), f"data.cache_dir={tmp_path / 'cache'}"])
     assert code == 0
     results = json.loads((tmp_path / "runs" / "pain_binary" / "results.json").read_text())
     assert list(results["variants"]) == ["visual-only", "physio teacher", "visual-physio teacher", "soft labels",
