@@ -31,7 +31,7 @@ def tables(results: dict) -> str:
     variants = results["variants"]
     keys = list(next(iter(variants.values()))["test"])
     lines = [f"**{results['task']}** (test accuracy per fold; mean ± std over {len(keys)} fold-seeds)", "",
-             "| model | " + " | ".join(k.replace("/seed0", "") for k in keys) + " | accuracy | macro F1 | MAE |",
+             "| model | " + " | ".join(k.replace("fold", "f").replace("/seed", "/s") for k in keys) + " | accuracy | macro F1 | MAE |",
              "|---|" + "---:|" * (len(keys) + 3)]
     for name, entry in variants.items():
         test = entry["test"]
