@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from abaw.data.synthetic.face import FaceRenderer, FaceState, random_identity
-from abaw.data.synthetic.generate import INCOMPLETE, MANIFEST, _prepare
+from abaw.data.synthetic.generate import MANIFEST, _finish, _prepare
 from abaw.data.synthetic.latent import lighting, nuisance, smooth_noise
 from abaw.data.synthetic.params import SynthParams
 from abaw.data.synthetic.recola import ecg_wave
@@ -369,14 +369,10 @@ def generate_biovid(out: str | os.PathLike, seed: int = 0, subjects: int = DEFAU
         "parameters": dataclasses.asdict(p),
         "samples": truth,  # the latent truth of each sample (what its face and skin show), not part of BioVid
     }
-    write_text(out / "README.md",
-               "Synthetic BioVid Heat Pain, Part A layout, with face crops (not real data; see "
-               "docs/synthetic-biovid.md).\n"
-               f"Made with: abaw-synth --dataset biovid {out.name} --seed {seed} --subjects {subjects} "
-               f"--per-class {per_class}\n")
-    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    (out / INCOMPLETE).unlink()
-    return out
+    return _finish(out, "Synthetic BioVid Heat Pain, Part A layout, with face crops (not real data; see "
+                        "docs/synthetic-biovid.md).\n"
+                        f"Made with: abaw-synth --dataset biovid {out.name} --seed {seed} --subjects {subjects} "
+                        f"--per-class {per_class}\n", manifest)
 
 
 def describe_biovid(out: str | os.PathLike) -> str:

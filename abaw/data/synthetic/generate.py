@@ -53,6 +53,15 @@ def _prepare(out: Path, overwrite: bool) -> None:
     (out / INCOMPLETE).touch()
 
 
+def _finish(out: Path, readme: str, manifest: dict) -> Path:
+    """Writes a generated folder's README and manifest, then marks it complete (the counterpart of
+    :func:`_prepare`: a folder still marked incomplete is an interrupted run)."""
+    write_text(out / "README.md", readme)
+    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    (out / INCOMPLETE).unlink()
+    return out
+
+
 def _render_all(out: Path, plans: list[VideoPlan], seed: int, p: SynthParams, workers: int, progress: bool
                 ) -> dict[int, list[PersonLabels]]:
     """Renders every video; with several workers, the longest first. The files do not depend on ``workers``."""
@@ -146,12 +155,10 @@ def generate(out: str | os.PathLike, seed: int = 0, videos: int = DEFAULT_VIDEOS
     _write_npz(out / FACE_GEOMETRY, {f"{person.name}.{part}": getattr(person, f"face_{part}")
                                      for plan in plans for person in results[plan.index]
                                      for part in ("box", "landmarks")})
-    write_text(out / "README.md",
-               "Synthetic Aff-Wild2 in the ABAW organisers' on-disk layout (not real data; see docs/synthetic.md).\n"
-               f"Made with: abaw-synth {out.name} --seed {seed} --videos {videos} --seconds {seconds:g}\n")
-    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    (out / INCOMPLETE).unlink()
-    return out
+    return _finish(out, "Synthetic Aff-Wild2 in the ABAW organisers' on-disk layout (not real data; see "
+                        "docs/synthetic.md).\n"
+                        f"Made with: abaw-synth {out.name} --seed {seed} --videos {videos} --seconds {seconds:g}\n",
+                   manifest)
 
 
 def describe(out: str | os.PathLike) -> str:

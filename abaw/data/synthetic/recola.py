@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from abaw.data.synthetic.face import FaceRenderer, FaceState, random_identity
-from abaw.data.synthetic.generate import INCOMPLETE, LATENT_TRUTH, MANIFEST, _prepare, _write_npz
+from abaw.data.synthetic.generate import LATENT_TRUTH, MANIFEST, _finish, _prepare, _write_npz
 from abaw.data.synthetic.latent import affect, control_length, frame_indices, lighting, nuisance, runs_mask, smooth_noise
 from abaw.data.synthetic.media import AVWriter
 from abaw.data.synthetic.params import SynthParams
@@ -313,13 +313,10 @@ def generate_recola(out: str | os.PathLike, seed: int = 0, recordings: int = DEF
         "parameters": dataclasses.asdict(p),
         "recordings": [{k: v for k, v in r.items() if k != "latent"} for r in results],
     }
-    write_text(out / "README.md",
-               "Synthetic RECOLA in the AVEC 2016 layout, with face crops (not real data; see docs/recola.md).\n"
-               f"Made with: abaw-synth --dataset recola {out.name} --seed {seed} --videos {recordings} "
-               f"--seconds {seconds:g}\n")
-    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    (out / INCOMPLETE).unlink()
-    return out
+    return _finish(out, "Synthetic RECOLA in the AVEC 2016 layout, with face crops (not real data; see "
+                        "docs/recola.md).\n"
+                        f"Made with: abaw-synth --dataset recola {out.name} --seed {seed} --videos {recordings} "
+                        f"--seconds {seconds:g}\n", manifest)
 
 
 def describe_recola(out: str | os.PathLike) -> str:
