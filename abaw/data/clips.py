@@ -130,7 +130,7 @@ class ClipDataset(Dataset):
         frames = manifest.frames
         self._video = frames["video"].cat.codes.to_numpy()
         if spec.span == "sample":  # one clip per video: its last row stands for it (labels are the video's)
-            self.rows = self.rows[_last_of_each(self._video[self.rows])]
+            self.rows = self.rows[np.isin(self.rows, [rows[-1] for rows in self.video_rows().values()])]
         self._names = list(frames["video"].cat.categories)
         self._frame = frames["frame"].to_numpy(np.int64)
         # Every registered task whose label columns the manifest holds; a class index is an integer target,
@@ -280,15 +280,6 @@ class ClipDataset(Dataset):
             item |= {task.name: target, f"{task.name}_mask": task.labelled(target)}
         item |= {"row": torch.tensor(row), "source": torch.tensor(self.source)}
         return item
-
-
-def _last_of_each(videos: np.ndarray) -> np.ndarray:
-    """Positions of the last entry of each video in ``videos`` (video codes), in order of those positions."""
-    if not len(videos):
-        return np.empty(0, dtype=np.int64)
-    order = np.argsort(videos, kind="stable")
-    last = np.flatnonzero(np.r_[np.diff(videos[order]) != 0, True])
-    return np.sort(order[last])
 
 
 def _video_file(layout: Layout, name: str) -> Path | None:

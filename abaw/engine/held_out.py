@@ -39,7 +39,7 @@ def score_held_out(run_dir: str | Path, split: str = "test", data_root: str | Pa
     model = load_weights(build_model(config.model), run_dir, checkpoint)
     kind, layout = open_dataset(data.root, data.dataset, data.annotations, data)
     part = build_split(config, kind, layout, split, clip_streams(config, model))
-    accelerator = accelerator or Accelerator(cpu=True)
+    accelerator = accelerator or Accelerator()
     loader = DataLoader(part.dataset, batch_size=batch_size, shuffle=False)
     outputs = predict_rows(model.to(accelerator.device), loader, accelerator, desc=f"scoring {split}")
     return score_outputs(outputs, part.manifest, data.tasks, video_score_of(part.manifest))
